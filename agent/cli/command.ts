@@ -1,0 +1,51 @@
+import { Command } from 'commander';
+import { loadConfig, formatConfigProblems, type Config, type ConfigKey } from '../config.js';
+import { ConfigError, describeError } from '../errors.js';
+import { createLogger, type Logger } from '../log.js';
+
+/** Exit codes shared by every command. */
+export const ExitCode = {
+  ok: 0,
+  /** The command ran and found a problem (preflight fatal, verify not ok, ...). */
+  failed: 1,
+  /** The configuration or the command line is invalid. */
+  usage: 2,
+} as const;
+
+export interface CommandContext<K extends ConfigKey> {
+  config: Partial<Config> & Pick<Config, K>;
+  log: Logger;
+  out: (line: string) => void;
+}
+
+/** Adds the options every command that talks to a cluster takes. */
+export function withConfigOption(cmd: Command): Command {
+  return cmd.option('-c, --config <file>', 'configuration file (YAML or JSON); SQUIRREL_* variables override it');
+}
+
+/**
+ * Runs a command body with validated configuration and the CLI's error handling: configuration
+ * problems exit 2 with every problem listed; any other error prints its cause chain and hint.
+ * The body returns the exit code. Only here does a command end the process.
+ */
+export async function runCommand<K extends ConfigKey>(
+  opts: { config?: string },
+  required: readonly K[],
+  body: (ctx: CommandContext<K>) => Promise<number>,
+): Promise<void> {
+  let code: number;
+  try {
+    const config = loadConfig({ ...(opts.config ? { file: opts.config } : {}), env: process.env }, required);
+    const log = createLogger(config.logLevel ?? 'info');
+    code = await body({ config, log, out: (line) => process.stdout.write(`${line}\n`) });
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`squirrel: ${formatConfigProblems(err)}\n`);
+      code = ExitCode.usage;
+    } else {
+      process.stderr.write(`squirrel: ${describeError(err)}\n`);
+      code = ExitCode.failed;
+    }
+  }
+  process.exitCode = code;
+}

@@ -1,0 +1,162 @@
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { ConfigError, type ConfigProblem } from './errors.js';
+
+/**
+ * Configuration comes from an optional file (YAML or JSON, camelCase keys) and `SQUIRREL_*`
+ * environment variables; the environment wins. Every value is validated at once, so a bad
+ * configuration reports all of its problems in one go.
+ */
+const mysqlUrl = z
+  .string()
+  .refine((v) => {
+    try {
+      const u = new URL(v);
+      return u.protocol === 'mysql:' || u.protocol === 'mariadb:';
+    } catch {
+      return false;
+    }
+  }, 'a URL like mysql://user:password@host:3306');
+
+const httpUrl = z.string().url('an http(s) URL like http://127.0.0.1:4569');
+const durationMs = z.coerce.number().int().positive();
+
+export const configSchema = z.object({
+  clusterId: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, '1-63 letters, digits, _ . - starting with a letter or digit'),
+  mysqlUrl,
+  bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'an S3 bucket name: 3-63 lowercase letters, digits, . -'),
+  prefix: z.string().regex(/^$|^[^/].*\/$/, 'empty, or a key prefix ending in "/" (e.g. "prod/")'),
+  table: z.string().regex(/^[A-Za-z0-9_.-]{3,255}$/, 'a DynamoDB table name: 3-255 letters, digits, _ . -'),
+  region: z.string().min(1),
+  s3Endpoint: httpUrl,
+  dynamodbEndpoint: httpUrl,
+  /** server_id the agent registers with; must differ from every server in the topology. */
+  serverId: z.coerce.number().int().min(1).max(4294967295),
+  /** Cut a chunk once it holds this many bytes (at the next transaction boundary). */
+  chunkMaxBytes: z.coerce.number().int().min(4096),
+  /** Cut a chunk once its first event is this old (at the next transaction boundary). */
+  chunkMaxAgeMs: durationMs,
+  heartbeatIntervalMs: durationMs,
+  leaseMs: durationMs,
+  serveUser: z.string().min(1),
+  servePassword: z.string(),
+  logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']),
+});
+
+export type Config = z.infer<typeof configSchema>;
+export type ConfigKey = keyof Config;
+
+export const defaults: Partial<Config> = {
+  prefix: '',
+  region: 'us-east-1',
+  serverId: 4_000_000_001,
+  chunkMaxBytes: 8 * 1024 * 1024,
+  chunkMaxAgeMs: 200,
+  heartbeatIntervalMs: 1000,
+  leaseMs: 15_000,
+  serveUser: 'squirrel',
+  logLevel: 'info',
+};
+
+/** `clusterId` -> `SQUIRREL_CLUSTER_ID` */
+export function envName(key: ConfigKey): string {
+  return `SQUIRREL_${key.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase()}`;
+}
+
+const keys = Object.keys(configSchema.shape) as ConfigKey[];
+
+export interface ConfigSources {
+  file?: string;
+  env: NodeJS.ProcessEnv;
+}
+
+function readFile(path: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError([{ key: '--config', value: path, expected: 'a readable YAML or JSON file' }], { cause: err });
+  }
+  let parsed: unknown;
+  try {
+    parsed = parseYaml(text); // YAML is a superset of JSON
+  } catch (err) {
+    throw new ConfigError([{ key: '--config', value: path, expected: `valid YAML or JSON (${(err as Error).message.split('\n')[0]})` }]);
+  }
+  if (parsed === null || parsed === undefined) return {};
+  if (typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new ConfigError([{ key: '--config', value: path, expected: 'a mapping of keys to values at the top level' }]);
+  }
+  return parsed as Record<string, unknown>;
+}
+
+/**
+ * Loads and validates the configuration. `required` lists the keys this command cannot run
+ * without; every other key is validated only when present. Throws ConfigError with every problem.
+ */
+export function loadConfig<K extends ConfigKey>(sources: ConfigSources, required: readonly K[]): Partial<Config> & Pick<Config, K> {
+  const problems: ConfigProblem[] = [];
+  const fromFile = sources.file ? readFile(sources.file) : {};
+  for (const key of Object.keys(fromFile)) {
+    if (!(keys as string[]).includes(key)) {
+      problems.push({ key, value: fromFile[key], expected: `one of the known keys: ${keys.join(', ')}` });
+    }
+  }
+  const raw: Record<string, unknown> = { ...defaults };
+  for (const key of keys) {
+    if (fromFile[key] !== undefined) raw[key] = fromFile[key];
+    const fromEnv = sources.env[envName(key)];
+    if (fromEnv !== undefined && fromEnv !== '') raw[key] = fromEnv;
+  }
+  const result = configSchema.partial().safeParse(raw);
+  if (!result.success) {
+    for (const issue of result.error.issues) {
+      const key = String(issue.path[0]) as ConfigKey;
+      problems.push({ key: label(key, sources, fromFile), value: raw[key], expected: issue.message });
+    }
+  }
+  for (const key of required) {
+    if (raw[key] === undefined) {
+      problems.push({ key: label(key, sources, fromFile), value: undefined, expected: `required: set ${envName(key)} or "${key}" in the config file` });
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return result.data as Partial<Config> & Pick<Config, K>;
+}
+
+function label(key: ConfigKey, sources: ConfigSources, fromFile: Record<string, unknown>): string {
+  const env = envName(key);
+  if (sources.env[env] !== undefined && sources.env[env] !== '') return env;
+  if (fromFile[key] !== undefined) return `${key} (${sources.file})`;
+  return `${key} / ${env}`;
+}
+
+/** Renders ConfigError problems one per line for the terminal. */
+export function formatConfigProblems(err: ConfigError): string {
+  const lines = err.problems.map((p) => {
+    const shown = p.value === undefined ? 'missing' : JSON.stringify(redact(p.key, p.value));
+    return `  ${p.key}: ${shown} -- expected ${p.expected}`;
+  });
+  return [`${err.message}`, ...lines].join('\n');
+}
+
+function redact(key: string, value: unknown): unknown {
+  if (typeof value !== 'string') return value;
+  if (/PASSWORD|password/.test(key)) return '***';
+  if (/MYSQL_URL|mysqlUrl/.test(key)) return value.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@');
+  return value;
+}
+
+/** Parses a mysql:// URL into connection options. */
+export function parseMysqlUrl(url: string): { host: string; port: number; user: string; password: string; database?: string } {
+  const u = new URL(url);
+  const database = decodeURIComponent(u.pathname.replace(/^\//, ''));
+  return {
+    host: u.hostname || '127.0.0.1',
+    port: u.port ? Number(u.port) : 3306,
+    user: decodeURIComponent(u.username || 'root'),
+    password: decodeURIComponent(u.password),
+    ...(database ? { database } : {}),
+  };
+}

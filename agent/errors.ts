@@ -1,0 +1,141 @@
+/**
+ * One error class per kind of failure. Each names the object it is about and, where we know it,
+ * a hint: a full sentence telling the operator what to do. Messages are lowercase, no final period.
+ * `retryable` says whether trying the same operation again later can succeed.
+ */
+export interface ErrorDetails {
+  hint?: string;
+  cause?: unknown;
+}
+
+export abstract class SquirrelError extends Error {
+  abstract readonly code: string;
+  readonly hint: string | undefined;
+  readonly retryable: boolean = false;
+
+  constructor(message: string, details: ErrorDetails = {}) {
+    super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    this.name = new.target.name;
+    this.hint = details.hint;
+  }
+}
+
+/** One bad configuration value. */
+export interface ConfigProblem {
+  key: string;
+  /** The value as given, or undefined when the key is missing. */
+  value: unknown;
+  /** What would be valid. */
+  expected: string;
+}
+
+/** The configuration is invalid; carries every problem at once. The CLI exits with code 2. */
+export class ConfigError extends SquirrelError {
+  readonly code = 'CONFIG';
+  constructor(readonly problems: ConfigProblem[], details: ErrorDetails = {}) {
+    super(`invalid configuration: ${problems.length} problem${problems.length === 1 ? '' : 's'}`, details);
+  }
+}
+
+/** Bytes on the wire or in a file do not follow the protocol or the binlog format. */
+export class ProtocolError extends SquirrelError {
+  readonly code = 'PROTOCOL';
+  constructor(
+    message: string,
+    readonly where: { what: string; offset?: number; file?: string },
+    details: ErrorDetails = {},
+  ) {
+    super(
+      `${message} (${where.file ? `${where.file}: ` : ''}${where.what}${where.offset === undefined ? '' : ` at byte ${where.offset}`})`,
+      details,
+    );
+  }
+}
+
+/** A conditional write failed: someone else changed the item first. Never retried blindly. */
+export class ConditionFailedError extends SquirrelError {
+  readonly code = 'CONDITION_FAILED';
+  constructor(readonly target: string, message: string, details: ErrorDetails = {}) {
+    super(`${message} (${target})`, details);
+  }
+}
+
+/** An object already exists where a write-once put was attempted. */
+export class ObjectExistsError extends SquirrelError {
+  readonly code = 'OBJECT_EXISTS';
+  constructor(readonly key: string, details: ErrorDetails = {}) {
+    super(`object already exists: ${key}`, details);
+  }
+}
+
+/** An object's stored bytes do not match their recorded SHA-256. */
+export class ChecksumMismatchError extends SquirrelError {
+  readonly code = 'CHECKSUM_MISMATCH';
+  constructor(readonly key: string, readonly expected: string, readonly actual: string, details: ErrorDetails = {}) {
+    super(`sha-256 mismatch for ${key}: expected ${expected}, got ${actual}`, details);
+  }
+}
+
+/** A remote service (S3, DynamoDB, the database server) could not be reached or failed transiently. */
+export class UnavailableError extends SquirrelError {
+  readonly code = 'UNAVAILABLE';
+  override readonly retryable = true;
+  constructor(readonly service: string, message: string, details: ErrorDetails = {}) {
+    super(`${service} unavailable: ${message}`, details);
+  }
+}
+
+/** The server refused our credentials. */
+export class AuthenticationError extends SquirrelError {
+  readonly code = 'AUTHENTICATION';
+  constructor(readonly target: string, message: string, details: ErrorDetails = {}) {
+    super(`authentication failed for ${target}: ${message}`, details);
+  }
+}
+
+/** The database server cannot be reached. */
+export class ConnectionError extends SquirrelError {
+  readonly code = 'CONNECTION';
+  override readonly retryable = true;
+  constructor(readonly target: string, message: string, details: ErrorDetails = {}) {
+    super(`cannot connect to ${target}: ${message}`, details);
+  }
+}
+
+/** A local process (a server, a tool) failed to start or exited unexpectedly. */
+export class ProcessError extends SquirrelError {
+  readonly code = 'PROCESS';
+  constructor(readonly command: string, message: string, details: ErrorDetails = {}) {
+    super(`${command}: ${message}`, details);
+  }
+}
+
+/** The agent's epoch is no longer the cluster's: another agent has taken over. */
+export class FencedError extends SquirrelError {
+  readonly code = 'FENCED';
+  constructor(readonly clusterId: string, readonly ownEpoch: number, readonly currentEpoch: number, details: ErrorDetails = {}) {
+    super(`cluster ${clusterId} moved to epoch ${currentEpoch}; this agent holds epoch ${ownEpoch}`, {
+      hint: 'Another primary took over this cluster. Stop this agent; do not write to this server.',
+      ...details,
+    });
+  }
+}
+
+/** Formats an error and its cause chain for an operator, with the hint last. */
+export function describeError(err: unknown): string {
+  const lines: string[] = [];
+  let hint: string | undefined;
+  let current: unknown = err;
+  for (let depth = 0; current !== undefined && depth < 8; depth++) {
+    if (current instanceof Error) {
+      lines.push(depth === 0 ? current.message : `  caused by: ${current.message}`);
+      if (current instanceof SquirrelError && current.hint && !hint) hint = current.hint;
+      current = current.cause;
+    } else {
+      lines.push(depth === 0 ? String(current) : `  caused by: ${String(current)}`);
+      current = undefined;
+    }
+  }
+  if (hint) lines.push(`hint: ${hint}`);
+  return lines.join('\n');
+}

@@ -1,0 +1,46 @@
+import type { Readable } from 'node:stream';
+
+/** What a listing or a head returns about one object. */
+export interface ObjectInfo {
+  key: string;
+  sizeBytes: number;
+  /** User metadata, keys lowercase. Empty for listings (S3 does not return metadata there). */
+  metadata: Record<string, string>;
+}
+
+export interface StoredObject extends ObjectInfo {
+  body: Buffer;
+}
+
+/**
+ * The object store squirrel writes chunks and base backups to (S3, a local directory, memory).
+ *
+ * Contract:
+ * - Keys are `/`-separated strings; listing returns keys in lexicographic (byte) order.
+ * - Writes are write-once: `putIfAbsent` and `putStreamIfAbsent` fail with ObjectExistsError when
+ *   the key exists, and never overwrite. Nothing in squirrel modifies an object after writing it.
+ * - `putIfAbsent` sends the body's SHA-256 with the request, so a body damaged in transit is
+ *   refused by the store (S3: 400 BadDigest) rather than stored.
+ * - Reads after a successful write see the object (S3 has been strongly consistent since 2020).
+ * - "Not found" is `undefined` from `get` and `head`, never an exception; `delete` of a missing
+ *   key succeeds.
+ * - Transient failures throw UnavailableError (retryable); the caller owns the retry policy.
+ */
+export interface ObjectStore {
+  /** Writes `body` under `key` unless the key exists. `sha256` is the hex digest of `body`. */
+  putIfAbsent(key: string, body: Buffer, sha256: string, metadata: Record<string, string>): Promise<void>;
+  /**
+   * Streams `body` under `key` unless the key exists, without holding it whole in memory
+   * (multipart for large bodies). Returns the size and the hex SHA-256 of what was stored.
+   * Metadata is fixed before the body is read, so it cannot carry the body's digest; callers
+   * that need one record it elsewhere (e.g. a manifest).
+   */
+  putStreamIfAbsent(key: string, body: Readable, metadata: Record<string, string>): Promise<{ sizeBytes: number; sha256: string }>;
+  get(key: string): Promise<StoredObject | undefined>;
+  /** A stream of the body; undefined when the key does not exist. */
+  getStream(key: string): Promise<Readable | undefined>;
+  head(key: string): Promise<ObjectInfo | undefined>;
+  /** Every key under `prefix`, in key order, starting after `startAfter` when given. */
+  list(prefix: string, startAfter?: string): AsyncIterable<ObjectInfo>;
+  delete(key: string): Promise<void>;
+}

@@ -1,0 +1,181 @@
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3ServiceException,
+  UploadPartCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import { createHash } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { ObjectExistsError, UnavailableError, ChecksumMismatchError } from '../errors.js';
+import type { ObjectInfo, ObjectStore, StoredObject } from '../ports/object-store.js';
+import { parts } from './bytes.js';
+
+/** S3's minimum part size is 5 MiB; 8 MiB parts keep at most ~16 MiB of a stream in memory. */
+const PART_BYTES = 8 * 1024 * 1024;
+
+function b64(hex: string): string {
+  return Buffer.from(hex, 'hex').toString('base64');
+}
+
+function statusOf(err: unknown): number | undefined {
+  return err instanceof S3ServiceException ? err.$metadata.httpStatusCode : undefined;
+}
+
+/**
+ * ObjectStore on S3 (or an S3-compatible server). Write-once uses `If-None-Match: *`, which S3
+ * answers with 412 when the key exists; integrity uses `x-amz-checksum-sha256`, which S3 answers
+ * with 400 BadDigest when the body does not match.
+ */
+export class S3ObjectStore implements ObjectStore {
+  constructor(
+    private readonly s3: S3Client,
+    private readonly bucket: string,
+  ) {}
+
+  private where(key: string): string {
+    return `s3://${this.bucket}/${key}`;
+  }
+
+  /** Maps SDK errors to the port's: 412 -> exists, BadDigest -> checksum, 5xx/network -> unavailable. */
+  private translate(err: unknown, key: string, op: string): Error {
+    const status = statusOf(err);
+    const name = (err as { name?: string }).name;
+    if (status === 412 || name === 'PreconditionFailed') return new ObjectExistsError(this.where(key), { cause: err });
+    if (name === 'BadDigest' || name === 'XAmzContentSHA256Mismatch') {
+      return new ChecksumMismatchError(this.where(key), 'sent sha-256', 'stored body', { cause: err });
+    }
+    if (status === undefined || status >= 500 || status === 429 || status === 409 || name === 'SlowDown') {
+      return new UnavailableError('s3', `${op} ${this.where(key)}: ${(err as Error).message}`, { cause: err });
+    }
+    return err instanceof Error ? err : new Error(String(err));
+  }
+
+  async putIfAbsent(key: string, body: Buffer, sha256: string, metadata: Record<string, string>): Promise<void> {
+    try {
+      await this.s3.send(
+        new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, IfNoneMatch: '*', ChecksumSHA256: b64(sha256), Metadata: metadata }),
+      );
+    } catch (err) {
+      throw this.translate(err, key, 'put');
+    }
+  }
+
+  async putStreamIfAbsent(key: string, body: Readable, metadata: Record<string, string>): Promise<{ sizeBytes: number; sha256: string }> {
+    const hash = createHash('sha256');
+    let sizeBytes = 0;
+    let uploadId: string | undefined;
+    const done: { PartNumber: number; ETag: string; ChecksumSHA256: string }[] = [];
+    try {
+      for await (const part of parts(body, PART_BYTES)) {
+        hash.update(part);
+        sizeBytes += part.length;
+        const partSha = createHash('sha256').update(part).digest('base64');
+        if (uploadId === undefined && part.length < PART_BYTES) {
+          // the whole body fits one part: a plain conditional put
+          await this.s3.send(
+            new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: part, IfNoneMatch: '*', ChecksumSHA256: partSha, Metadata: metadata }),
+          );
+          return { sizeBytes, sha256: hash.digest('hex') };
+        }
+        if (uploadId === undefined) {
+          if (await this.head(key)) throw new ObjectExistsError(this.where(key));
+          const created = await this.s3.send(
+            new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: key, Metadata: metadata, ChecksumAlgorithm: 'SHA256' }),
+          );
+          uploadId = created.UploadId;
+        }
+        const PartNumber = done.length + 1;
+        const up = await this.s3.send(
+          new UploadPartCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId, PartNumber, Body: part, ChecksumSHA256: partSha }),
+        );
+        done.push({ PartNumber, ETag: up.ETag ?? '', ChecksumSHA256: partSha });
+      }
+      if (uploadId === undefined) {
+        // empty body
+        const empty = createHash('sha256').digest('base64');
+        await this.s3.send(
+          new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: Buffer.alloc(0), IfNoneMatch: '*', ChecksumSHA256: empty, Metadata: metadata }),
+        );
+        return { sizeBytes, sha256: hash.digest('hex') };
+      }
+      await this.s3.send(
+        new CompleteMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId, IfNoneMatch: '*', MultipartUpload: { Parts: done } }),
+      );
+      return { sizeBytes, sha256: hash.digest('hex') };
+    } catch (err) {
+      if (uploadId !== undefined) {
+        await this.s3.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId })).catch(() => undefined);
+      }
+      if (err instanceof ObjectExistsError) throw err;
+      throw this.translate(err, key, 'multipart upload');
+    }
+  }
+
+  async get(key: string): Promise<StoredObject | undefined> {
+    try {
+      const res = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+      const body = Buffer.from(await res.Body!.transformToByteArray());
+      return { key, sizeBytes: body.length, metadata: res.Metadata ?? {}, body };
+    } catch (err) {
+      if (statusOf(err) === 404 || (err as Error).name === 'NoSuchKey') return undefined;
+      throw this.translate(err, key, 'get');
+    }
+  }
+
+  async getStream(key: string): Promise<Readable | undefined> {
+    try {
+      const res = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+      return res.Body as Readable;
+    } catch (err) {
+      if (statusOf(err) === 404 || (err as Error).name === 'NoSuchKey') return undefined;
+      throw this.translate(err, key, 'get');
+    }
+  }
+
+  async head(key: string): Promise<ObjectInfo | undefined> {
+    try {
+      const res = await this.s3.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+      return { key, sizeBytes: res.ContentLength ?? 0, metadata: res.Metadata ?? {} };
+    } catch (err) {
+      if (statusOf(err) === 404 || (err as Error).name === 'NotFound') return undefined;
+      throw this.translate(err, key, 'head');
+    }
+  }
+
+  async *list(prefix: string, startAfter?: string): AsyncIterable<ObjectInfo> {
+    let token: string | undefined;
+    do {
+      let res;
+      try {
+        res = await this.s3.send(
+          new ListObjectsV2Command({
+            Bucket: this.bucket,
+            Prefix: prefix,
+            ...(token ? { ContinuationToken: token } : startAfter ? { StartAfter: startAfter } : {}),
+          }),
+        );
+      } catch (err) {
+        throw this.translate(err, prefix, 'list');
+      }
+      for (const o of res.Contents ?? []) {
+        if (o.Key !== undefined) yield { key: o.Key, sizeBytes: o.Size ?? 0, metadata: {} };
+      }
+      token = res.IsTruncated ? res.NextContinuationToken : undefined;
+    } while (token);
+  }
+
+  async delete(key: string): Promise<void> {
+    try {
+      await this.s3.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }));
+    } catch (err) {
+      throw this.translate(err, key, 'delete');
+    }
+  }
+}
