@@ -139,3 +139,26 @@ export function describeError(err: unknown): string {
   if (hint) lines.push(`hint: ${hint}`);
   return lines.join('\n');
 }
+
+/** Another agent holds the cluster's lease. */
+export class LeaseHeldError extends SquirrelError {
+  readonly code = 'LEASE_HELD';
+  override readonly retryable = true;
+  constructor(readonly clusterId: string, readonly holder: string, readonly expiresAt: number, details: ErrorDetails = {}) {
+    super(`cluster ${clusterId} is being streamed by ${holder} (lease until ${new Date(expiresAt).toISOString()})`, {
+      hint: 'Two agents must never stream one cluster. Stop the other agent, or wait for its lease to expire.',
+      ...details,
+    });
+  }
+}
+
+/** The durable position is not where this agent left it: something else advanced it. */
+export class PositionConflictError extends SquirrelError {
+  readonly code = 'POSITION_CONFLICT';
+  constructor(readonly clusterId: string, readonly expectedSeq: number, readonly foundSeq: number, details: ErrorDetails = {}) {
+    super(`durable position of ${clusterId} is at seq ${foundSeq}, expected ${expectedSeq}`, {
+      hint: 'Another agent advanced this cluster. Stop this agent and check `squirrel status`.',
+      ...details,
+    });
+  }
+}

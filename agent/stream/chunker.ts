@@ -1,0 +1,139 @@
+/**
+ * Cuts the event stream of a binlog into chunks: contiguous byte ranges of one file, made of
+ * whole events, each ending on a transaction boundary or at the end of the file.
+ *
+ * Pure: events and the current time go in, finished chunks come out. The caller decides what a
+ * boundary is (agent/binlog/transaction.ts) and passes only events that are bytes of the file
+ * (no heartbeats, no fake ROTATE, no re-sent FORMAT_DESCRIPTION).
+ *
+ * When is a chunk cut?
+ * - at a ROTATE or STOP event (the file ends there);
+ * - at a transaction boundary, once the finished transactions waiting hold `maxBytes`;
+ * - on `tick`, once the oldest finished transaction has waited `maxAgeMs` (measured from its
+ *   arrival here, so a quiet server produces no chunks at all: an idle minute costs no PUT).
+ * An unfinished transaction is never cut; it waits for its end.
+ */
+export interface ChunkerEvent {
+  file: string;
+  /** File offset of the event's first byte. */
+  start: number;
+  /** The event's exact bytes (header to checksum). */
+  bytes: Buffer;
+  /** The event header's timestamp, seconds. */
+  timestampSec: number;
+  /** Set on the event that begins a transaction with a GTID (MariaDB `d-s-n`, MySQL `uuid:n`). */
+  gtid?: string;
+  /** True when the stream is between transactions after this event. */
+  boundary: boolean;
+  /** True for ROTATE and STOP: nothing follows in this file. */
+  endsFile: boolean;
+}
+
+export interface Chunk {
+  file: string;
+  start: number;
+  /** Offset just past the last event. */
+  end: number;
+  body: Buffer;
+  firstGtid: string;
+  lastGtid: string;
+  firstTs: number;
+  lastTs: number;
+  events: number;
+  /** True when the chunk ends the file (its last event is a ROTATE or STOP). */
+  endsFile: boolean;
+}
+
+export interface ChunkerOptions {
+  maxBytes: number;
+  maxAgeMs: number;
+}
+
+export class ChunkOrderError extends Error {}
+
+export class Chunker {
+  /** Finished transactions (and events between transactions) waiting to be cut. */
+  private ready: ChunkerEvent[] = [];
+  private readyBytes = 0;
+  private readySinceMs = 0;
+  /** Events of the transaction in progress. */
+  private open: ChunkerEvent[] = [];
+  private openBytes = 0;
+  private file: string | undefined;
+  private next: number | undefined;
+
+  constructor(private readonly opts: ChunkerOptions) {}
+
+  /** Bytes held: finished and unfinished. */
+  get heldBytes(): number {
+    return this.readyBytes + this.openBytes;
+  }
+
+  /** File and offset just past the last event received. */
+  get position(): { file: string; pos: number } | undefined {
+    return this.file === undefined || this.next === undefined ? undefined : { file: this.file, pos: this.next };
+  }
+
+  push(ev: ChunkerEvent, nowMs: number): Chunk[] {
+    const out: Chunk[] = [];
+    if (this.file !== undefined && ev.file !== this.file) {
+      // the server switched files without a ROTATE (it crashed and restarted): what was finished
+      // is cut; an unfinished transaction never committed and is dropped
+      out.push(...this.cut());
+      this.open = [];
+      this.openBytes = 0;
+    } else if (this.next !== undefined && ev.start !== this.next) {
+      throw new ChunkOrderError(`event at ${ev.file}:${ev.start} does not follow ${this.file}:${this.next}`);
+    }
+    this.file = ev.file;
+    this.next = ev.start + ev.bytes.length;
+    this.open.push(ev);
+    this.openBytes += ev.bytes.length;
+    if (ev.boundary || ev.endsFile) {
+      if (this.ready.length === 0) this.readySinceMs = nowMs;
+      this.ready.push(...this.open);
+      this.readyBytes += this.openBytes;
+      this.open = [];
+      this.openBytes = 0;
+      if (ev.endsFile || this.readyBytes >= this.opts.maxBytes) out.push(...this.cut());
+    }
+    if (ev.endsFile) {
+      this.file = undefined;
+      this.next = undefined;
+    }
+    return out;
+  }
+
+  tick(nowMs: number): Chunk[] {
+    return this.ready.length > 0 && nowMs - this.readySinceMs >= this.opts.maxAgeMs ? this.cut() : [];
+  }
+
+  /** Cuts whatever finished transactions are waiting, regardless of size and age. */
+  flush(): Chunk[] {
+    return this.cut();
+  }
+
+  private cut(): Chunk[] {
+    if (this.ready.length === 0) return [];
+    const events = this.ready;
+    this.ready = [];
+    this.readyBytes = 0;
+    const first = events[0]!;
+    const last = events[events.length - 1]!;
+    const gtids = events.filter((e) => e.gtid !== undefined);
+    return [
+      {
+        file: first.file,
+        start: first.start,
+        end: last.start + last.bytes.length,
+        body: Buffer.concat(events.map((e) => e.bytes)),
+        firstGtid: gtids[0]?.gtid ?? '',
+        lastGtid: gtids[gtids.length - 1]?.gtid ?? '',
+        firstTs: first.timestampSec,
+        lastTs: last.timestampSec,
+        events: events.length,
+        endsFile: last.endsFile,
+      },
+    ];
+  }
+}

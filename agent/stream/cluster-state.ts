@@ -1,0 +1,175 @@
+import { ConditionFailedError, FencedError, LeaseHeldError, PositionConflictError } from '../errors.js';
+import { clusterPk, epochSk, stateSk } from '../keys.js';
+import type { Item, StateStore, Value } from '../ports/state-store.js';
+
+/** The last chunk that is in the object store. Moves only forward, only under the current epoch. */
+export interface DurablePosition {
+  epoch: number;
+  seq: number;
+  file: string;
+  /** File offset just past the chunk's last event. */
+  end: number;
+  /** Last GTID in the chunk ('' when the chunk holds none). */
+  gtid: string;
+  key: string;
+  /** ISO time the position was written. */
+  at: string;
+}
+
+/** Where an epoch's timeline begins in the server's binlog. */
+export interface TimelineStart {
+  file: string;
+  pos: number;
+  gtid: string;
+}
+
+export type ClusterStatus = 'HEALTHY' | 'FAILING_OVER' | 'RESTORING' | 'FAILED';
+
+export interface ClusterState {
+  clusterId: string;
+  epoch: number;
+  status: ClusterStatus;
+  /** Null until the first chunk of the cluster is durable. */
+  durable: DurablePosition | null;
+  /** Chunks made durable in the current epoch (the seq of the last one). */
+  durableSeq: number;
+  /** Where the current epoch began. */
+  start: TimelineStart;
+  /** '' when nobody holds the lease. */
+  leaseHolder: string;
+  /** Epoch milliseconds. */
+  leaseExpiresAt: number;
+  heartbeatAt: string | null;
+  /** What the agent last saw of the server, for lag reporting. */
+  server: { file: string; pos: number; at: string } | null;
+}
+
+function fromItem(clusterId: string, item: Item): ClusterState {
+  return {
+    clusterId,
+    epoch: item.epoch as number,
+    status: item.status as ClusterStatus,
+    durable: (item.durable ?? null) as unknown as DurablePosition | null,
+    durableSeq: item.durableSeq as number,
+    start: item.start as unknown as TimelineStart,
+    leaseHolder: (item.leaseHolder ?? '') as string,
+    leaseExpiresAt: (item.leaseExpiresAt ?? 0) as number,
+    heartbeatAt: (item.heartbeatAt ?? null) as string | null,
+    server: (item.server ?? null) as unknown as ClusterState['server'],
+  };
+}
+
+/**
+ * The cluster's state item and its rules. Every write is conditional on the epoch (fencing) and
+ * on the lease holder; the durable position is additionally conditional on the previous seq, so it
+ * moves one chunk at a time and never back.
+ */
+export class ClusterStateRepo {
+  private readonly pk: string;
+
+  constructor(
+    private readonly store: StateStore,
+    readonly clusterId: string,
+  ) {
+    this.pk = clusterPk(clusterId);
+  }
+
+  async read(): Promise<ClusterState | undefined> {
+    const item = await this.store.get(this.pk, stateSk);
+    return item && fromItem(this.clusterId, item);
+  }
+
+  /** Creates the cluster at epoch 1, starting at `start`; fails with ConditionFailedError if it exists. */
+  async claimFirstEpoch(start: TimelineStart, holder: string, nowMs: number, leaseMs: number): Promise<ClusterState> {
+    const item: Item = {
+      pk: this.pk,
+      sk: stateSk,
+      epoch: 1,
+      status: 'HEALTHY',
+      durable: null,
+      durableSeq: 0,
+      start: start as unknown as Value,
+      leaseHolder: holder,
+      leaseExpiresAt: nowMs + leaseMs,
+      heartbeatAt: new Date(nowMs).toISOString(),
+      server: null,
+    };
+    await this.store.put(item, { exists: false });
+    await this.store.put({ pk: this.pk, sk: epochSk(1), epoch: 1, start: start as unknown as Value, createdAt: new Date(nowMs).toISOString() });
+    return fromItem(this.clusterId, item);
+  }
+
+  /**
+   * Takes (or renews) the lease under `epoch`. The same holder takes it back at once (a restart
+   * after kill -9); anyone else only after it expires.
+   */
+  async acquireLease(epoch: number, holder: string, nowMs: number, leaseMs: number): Promise<ClusterState> {
+    try {
+      const item = await this.store.update(
+        this.pk,
+        stateSk,
+        { leaseHolder: holder, leaseExpiresAt: nowMs + leaseMs },
+        {
+          and: [
+            { field: 'epoch', eq: epoch },
+            { or: [{ field: 'leaseHolder', eq: '' }, { field: 'leaseHolder', eq: holder }, { field: 'leaseExpiresAt', lt: nowMs }] },
+          ],
+        },
+      );
+      return fromItem(this.clusterId, item);
+    } catch (err) {
+      if (!(err instanceof ConditionFailedError)) throw err;
+      const current = await this.read();
+      if (!current || current.epoch !== epoch) throw new FencedError(this.clusterId, epoch, current?.epoch ?? 0, { cause: err });
+      throw new LeaseHeldError(this.clusterId, current.leaseHolder || '(none)', current.leaseExpiresAt, { cause: err });
+    }
+  }
+
+  /** Gives the lease up (a graceful stop), so the next agent need not wait for it to expire. */
+  async releaseLease(epoch: number, holder: string): Promise<void> {
+    await this.store
+      .update(this.pk, stateSk, { leaseHolder: '', leaseExpiresAt: 0 }, { and: [{ field: 'epoch', eq: epoch }, { field: 'leaseHolder', eq: holder }] })
+      .catch((err) => {
+        if (!(err instanceof ConditionFailedError)) throw err;
+      });
+  }
+
+  /** Explains why a write under (epoch, holder) was refused: fenced, or the lease was lost. */
+  private async refusal(epoch: number, holder: string, cause: unknown): Promise<Error> {
+    const current = await this.read();
+    if (!current || current.epoch !== epoch) return new FencedError(this.clusterId, epoch, current?.epoch ?? 0, { cause });
+    if (current.leaseHolder !== holder) return new LeaseHeldError(this.clusterId, current.leaseHolder || '(none)', current.leaseExpiresAt, { cause });
+    return cause as Error;
+  }
+
+  /** Moves the durable position from seq `position.seq - 1` to `position`. */
+  async advance(holder: string, position: DurablePosition): Promise<void> {
+    try {
+      await this.store.update(this.pk, stateSk, { durable: position as unknown as Value, durableSeq: position.seq }, {
+        and: [{ field: 'epoch', eq: position.epoch }, { field: 'durableSeq', eq: position.seq - 1 }, { field: 'leaseHolder', eq: holder }],
+      });
+    } catch (err) {
+      if (!(err instanceof ConditionFailedError)) throw err;
+      const refusal = await this.refusal(position.epoch, holder, err);
+      if (refusal !== err) throw refusal;
+      const current = await this.read();
+      throw new PositionConflictError(this.clusterId, position.seq - 1, current?.durableSeq ?? -1, { cause: err });
+    }
+  }
+
+  /** Records liveness and what the agent sees of the server, renewing the lease. */
+  async heartbeat(epoch: number, holder: string, nowMs: number, leaseMs: number, server: ClusterState['server']): Promise<ClusterState> {
+    try {
+      const item = await this.store.update(
+        this.pk,
+        stateSk,
+        { heartbeatAt: new Date(nowMs).toISOString(), leaseExpiresAt: nowMs + leaseMs, server: server as unknown as Value },
+        { and: [{ field: 'epoch', eq: epoch }, { field: 'leaseHolder', eq: holder }] },
+      );
+      return fromItem(this.clusterId, item);
+    } catch (err) {
+      if (!(err instanceof ConditionFailedError)) throw err;
+      throw await this.refusal(epoch, holder, err);
+    }
+  }
+}

@@ -1,0 +1,83 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { Chunker, ChunkOrderError, type ChunkerEvent } from '../../../agent/stream/chunker.js';
+
+/** A synthetic event stream: `spec` letters are G(tid) Q(uery) X(id) R(otate) F(ormat desc). */
+function events(spec: string, file = 'f.000001', start = 4, size = 10): ChunkerEvent[] {
+  let pos = start;
+  let n = 0;
+  return [...spec].map((kind) => {
+    const ev: ChunkerEvent = {
+      file,
+      start: pos,
+      bytes: Buffer.alloc(size, kind.charCodeAt(0)),
+      timestampSec: 1000 + pos,
+      boundary: kind === 'X' || kind === 'F',
+      endsFile: kind === 'R',
+      ...(kind === 'G' ? { gtid: `0-1-${++n}` } : {}),
+    };
+    pos += size;
+    return ev;
+  });
+}
+
+describe('chunker', () => {
+  it('never cuts inside a transaction, however small the size limit', () => {
+    const c = new Chunker({ maxBytes: 1, maxAgeMs: 1000 });
+    const chunks = events('FGQQXGQX').flatMap((e) => c.push(e, 0));
+    assert.deepEqual(chunks.map((k) => [k.start, k.end]), [[4, 14], [14, 54], [54, 84]]);
+    assert.deepEqual(chunks.map((k) => [k.firstGtid, k.lastGtid]), [['', ''], ['0-1-1', '0-1-1'], ['0-1-2', '0-1-2']]);
+  });
+
+  it('cuts by size at the first boundary past the limit', () => {
+    const c = new Chunker({ maxBytes: 35, maxAgeMs: 1000 });
+    const chunks = events('GQXGQXGQX').flatMap((e) => c.push(e, 0));
+    assert.deepEqual(chunks.map((k) => [k.start, k.end, k.events]), [[4, 64, 6]]);
+    assert.equal(c.heldBytes, 30);
+    assert.deepEqual(c.flush().map((k) => [k.start, k.end]), [[64, 94]]);
+  });
+
+  it('cuts by age only finished transactions, and nothing when idle', () => {
+    const c = new Chunker({ maxBytes: 1 << 20, maxAgeMs: 100 });
+    const evs = events('GQXGQ');
+    for (const e of evs) assert.deepEqual(c.push(e, 0), []);
+    assert.deepEqual(c.tick(99), []);
+    const [k] = c.tick(100);
+    assert.deepEqual([k!.start, k!.end, k!.lastGtid], [4, 34, '0-1-1']);
+    assert.deepEqual(c.tick(10_000), []); // the open transaction waits for its end
+    assert.equal(c.heldBytes, 20);
+  });
+
+  it('ends a chunk at a rotate and starts the next file fresh', () => {
+    const c = new Chunker({ maxBytes: 1 << 20, maxAgeMs: 100 });
+    const a = events('GQXR').flatMap((e) => c.push(e, 0));
+    assert.deepEqual(a.map((k) => [k.file, k.start, k.end, k.endsFile]), [['f.000001', 4, 44, true]]);
+    const b = events('FGQX', 'f.000002').flatMap((e) => c.push(e, 0));
+    assert.deepEqual(b, []);
+    assert.deepEqual(c.flush().map((k) => [k.file, k.start, k.end]), [['f.000002', 4, 44]]);
+  });
+
+  it('drops an unfinished transaction when the server switches files without a rotate', () => {
+    const c = new Chunker({ maxBytes: 1 << 20, maxAgeMs: 100 });
+    events('GQXGQ').forEach((e) => c.push(e, 0));
+    const cut = events('F', 'f.000002').flatMap((e) => c.push(e, 0));
+    assert.deepEqual(cut.map((k) => [k.file, k.start, k.end]), [['f.000001', 4, 34]]);
+    assert.equal(c.heldBytes, 10);
+  });
+
+  it('refuses an event that does not follow the previous one', () => {
+    const c = new Chunker({ maxBytes: 1 << 20, maxAgeMs: 100 });
+    const [a, b, x] = events('GQX');
+    c.push(a!, 0);
+    assert.throws(() => c.push(x!, 0), ChunkOrderError);
+    void b;
+  });
+
+  it('concatenated chunks give back the stream byte for byte', () => {
+    const c = new Chunker({ maxBytes: 25, maxAgeMs: 5 });
+    const evs = events('FGQXGQQQXGXGQXGQQX');
+    const chunks = evs.flatMap((e, i) => [...c.push(e, i), ...c.tick(i)]).concat(c.flush());
+    assert.deepEqual(Buffer.concat(chunks.map((k) => k.body)), Buffer.concat(evs.map((e) => e.bytes)));
+    for (let i = 1; i < chunks.length; i++) assert.equal(chunks[i]!.start, chunks[i - 1]!.end);
+  });
+});

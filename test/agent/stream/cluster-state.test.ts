@@ -1,0 +1,77 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ConditionFailedError, FencedError, LeaseHeldError, PositionConflictError } from '../../../agent/errors.js';
+import { clusterPk, stateSk } from '../../../agent/keys.js';
+import { MemoryStateStore } from '../../../agent/store/memory-state-store.js';
+import { ClusterStateRepo, type DurablePosition } from '../../../agent/stream/cluster-state.js';
+
+const start = { file: 'mariadb-bin.000001', pos: 4, gtid: '' };
+const pos = (seq: number, end: number): DurablePosition => ({
+  epoch: 1,
+  seq,
+  file: 'mariadb-bin.000001',
+  end,
+  gtid: `0-1-${seq}`,
+  key: `k${seq}`,
+  at: '2026-01-01T00:00:00.000Z',
+});
+
+describe('cluster state', () => {
+  it('claims epoch 1 once', async () => {
+    const repo = new ClusterStateRepo(new MemoryStateStore(), 'c1');
+    const s = await repo.claimFirstEpoch(start, 'a', 1000, 100);
+    assert.equal(s.epoch, 1);
+    assert.equal(s.durable, null);
+    await assert.rejects(repo.claimFirstEpoch(start, 'b', 1000, 100), ConditionFailedError);
+  });
+
+  it('gives the lease back to the same holder at once and to another only after expiry', async () => {
+    const repo = new ClusterStateRepo(new MemoryStateStore(), 'c1');
+    await repo.claimFirstEpoch(start, 'a', 1000, 100);
+    await repo.acquireLease(1, 'a', 1010, 100); // restart of the same agent
+    await assert.rejects(repo.acquireLease(1, 'b', 1050, 100), (e: unknown) => e instanceof LeaseHeldError && e.holder === 'a' && e.expiresAt === 1110);
+    const s = await repo.acquireLease(1, 'b', 1111, 100);
+    assert.equal(s.leaseHolder, 'b');
+  });
+
+  it('lets the next agent in at once after a graceful release', async () => {
+    const repo = new ClusterStateRepo(new MemoryStateStore(), 'c1');
+    await repo.claimFirstEpoch(start, 'a', 1000, 100);
+    await repo.releaseLease(1, 'a');
+    assert.equal((await repo.acquireLease(1, 'b', 1001, 100)).leaseHolder, 'b');
+  });
+
+  it('advances the durable position one chunk at a time, never back', async () => {
+    const repo = new ClusterStateRepo(new MemoryStateStore(), 'c1');
+    await repo.claimFirstEpoch(start, 'a', 1000, 100);
+    await repo.advance('a', pos(1, 100));
+    await repo.advance('a', pos(2, 200));
+    await assert.rejects(repo.advance('a', pos(2, 250)), PositionConflictError); // replayed write
+    await assert.rejects(repo.advance('a', pos(1, 100)), PositionConflictError); // backwards
+    await assert.rejects(repo.advance('a', pos(4, 400)), PositionConflictError); // skips seq 3
+    const s = await repo.read();
+    assert.equal(s?.durableSeq, 2);
+    assert.equal(s?.durable?.end, 200);
+  });
+
+  it('refuses every write from a fenced agent', async () => {
+    const store = new MemoryStateStore();
+    const repo = new ClusterStateRepo(store, 'c1');
+    await repo.claimFirstEpoch(start, 'a', 1000, 100);
+    await repo.advance('a', pos(1, 100));
+    // the control plane claims epoch 2
+    await store.update(clusterPk('c1'), stateSk, { epoch: 2, durableSeq: 0, leaseHolder: 'new' }, { field: 'epoch', eq: 1 });
+    await assert.rejects(repo.advance('a', pos(2, 200)), (e: unknown) => e instanceof FencedError && e.currentEpoch === 2 && e.ownEpoch === 1);
+    await assert.rejects(repo.heartbeat(1, 'a', 1100, 100, null), FencedError);
+    await assert.rejects(repo.acquireLease(1, 'a', 1200, 100), FencedError);
+    assert.equal((await repo.read())?.durable?.seq, 1);
+  });
+
+  it('refuses a position write from an agent that lost the lease', async () => {
+    const repo = new ClusterStateRepo(new MemoryStateStore(), 'c1');
+    await repo.claimFirstEpoch(start, 'a', 1000, 100);
+    await repo.acquireLease(1, 'b', 2000, 100);
+    await assert.rejects(repo.advance('a', pos(1, 100)), LeaseHeldError);
+    await assert.rejects(repo.heartbeat(1, 'a', 2001, 100, null), LeaseHeldError);
+  });
+});
