@@ -162,3 +162,59 @@ export class PositionConflictError extends SquirrelError {
     });
   }
 }
+
+/** Server error codes after which the same request can succeed later (overload, shutdown, kill). */
+const transientServerErrors: ReadonlySet<number> = new Set([1040, 1053, 1205, 1213, 1927]);
+
+/** The database server answered a command with an ERR packet; carries its code and message. */
+export class ServerError extends SquirrelError {
+  readonly code: string = 'SERVER';
+  override readonly retryable: boolean;
+  constructor(
+    readonly target: string,
+    readonly operation: string,
+    readonly errno: number,
+    readonly sqlState: string | undefined,
+    readonly serverMessage: string,
+    details: ErrorDetails = {},
+  ) {
+    super(`${operation} on ${target}: server error ${errno}${sqlState ? ` (${sqlState})` : ''}: ${serverMessage}`, details);
+    this.retryable = transientServerErrors.has(errno);
+  }
+}
+
+/**
+ * The binlog dump cannot start where asked: the file was purged, or no binlog still holds the
+ * GTID position (MariaDB/MySQL error 1236). Not retryable: only a new base backup helps.
+ */
+export class BinlogPurgedError extends ServerError {
+  override readonly code = 'BINLOG_PURGED';
+  constructor(
+    target: string,
+    /** What was asked for: `file:pos` or `gtid <position>`. */
+    readonly position: string,
+    errno: number,
+    sqlState: string | undefined,
+    serverMessage: string,
+    details: ErrorDetails = {},
+  ) {
+    super(target, `binlog dump from ${position}`, errno, sqlState, serverMessage, {
+      hint:
+        'The server no longer has the binlog this position needs (purged, or expired by binlog_expire_logs_seconds). ' +
+        'Streaming cannot resume without a gap: take a new base backup and start streaming from its position, ' +
+        'and keep binlogs longer than the agent can be down.',
+      ...details,
+    });
+  }
+}
+
+/** A chunk key already holds different bytes than the ones this agent would write there. */
+export class ChunkConflictError extends SquirrelError {
+  readonly code = 'CHUNK_CONFLICT';
+  constructor(readonly key: string, readonly storedSha256: string, readonly ourSha256: string, details: ErrorDetails = {}) {
+    super(`chunk ${key} already exists with sha-256 ${storedSha256 || '(none)'}, this agent has ${ourSha256}`, {
+      hint: 'The server\'s binlog no longer matches what was streamed (was it reset, or restored from elsewhere?). Do not delete the object; run `squirrel verify` and investigate.',
+      ...details,
+    });
+  }
+}

@@ -1,0 +1,43 @@
+import { SquirrelError } from './errors.js';
+
+/** The one retry policy: exponential backoff with full jitter, capped. */
+export interface Backoff {
+  baseMs: number;
+  maxMs: number;
+}
+
+export const defaultBackoff: Backoff = { baseMs: 100, maxMs: 10_000 };
+
+export function backoffMs(attempt: number, policy: Backoff = defaultBackoff, random = Math.random): number {
+  const ceiling = Math.min(policy.maxMs, policy.baseMs * 2 ** Math.min(attempt, 20));
+  return Math.round(ceiling / 2 + (random() * ceiling) / 2);
+}
+
+/** True for errors a later attempt can get past: our retryable kinds and raw network failures. */
+export function isRetryable(err: unknown): boolean {
+  if (err instanceof SquirrelError) return err.retryable;
+  const code = (err as NodeJS.ErrnoException)?.code;
+  return typeof code === 'string' && ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN'].includes(code);
+}
+
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Runs `op` until it succeeds or fails with a non-retryable error, or `stopped()` turns true.
+ * `onRetry` is told each failure (for logging with the current lag).
+ */
+export async function retrying<T>(
+  op: () => Promise<T>,
+  opts: { policy?: Backoff; stopped?: () => boolean; onRetry?: (err: unknown, attempt: number, delayMs: number) => void } = {},
+): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await op();
+    } catch (err) {
+      if (!isRetryable(err) || opts.stopped?.()) throw err;
+      const delay = backoffMs(attempt, opts.policy);
+      opts.onRetry?.(err, attempt, delay);
+      await sleep(delay);
+    }
+  }
+}

@@ -1,0 +1,194 @@
+import { ChunkConflictError, ObjectExistsError, UnavailableError } from '../errors.js';
+import { chunkKey } from '../keys.js';
+import type { Logger } from '../log.js';
+import type { ObjectStore } from '../ports/object-store.js';
+import { sha256Hex } from '../store/bytes.js';
+import { retrying, type Backoff } from '../retry.js';
+import type { Chunk } from './chunker.js';
+import type { ClusterStateRepo, DurablePosition } from './cluster-state.js';
+
+export interface ShipperOptions {
+  objects: ObjectStore;
+  state: ClusterStateRepo;
+  prefix: string;
+  clusterId: string;
+  epoch: number;
+  holder: string;
+  /** The durable seq to continue from (the state item's `durableSeq`). */
+  durableSeq: number;
+  /** The durable position to continue from, if any (carries the last GTID forward). */
+  durable?: DurablePosition | null;
+  /** Uploads running at once. */
+  maxInFlight: number;
+  /** Bytes of chunks held (uploading or waiting their turn) before `submit` waits. */
+  maxHeldBytes: number;
+  log: Logger;
+  backoff?: Backoff;
+  now?: () => number;
+  /** Told each time the durable position moves. */
+  onDurable?: (position: DurablePosition, chunk: Chunk) => void;
+}
+
+interface Pending {
+  seq: number;
+  key: string;
+  chunk: Chunk;
+  uploaded: Promise<void>;
+}
+
+/** The metadata every chunk object carries (DESIGN.md, interface contract). */
+export function chunkMetadata(chunk: Chunk, sha256: string): Record<string, string> {
+  return {
+    sha256,
+    file: chunk.file,
+    start: String(chunk.start),
+    end: String(chunk.end),
+    'first-gtid': chunk.firstGtid,
+    'last-gtid': chunk.lastGtid,
+    'first-ts': String(chunk.firstTs),
+    'last-ts': String(chunk.lastTs),
+    encoding: 'none',
+  };
+}
+
+/**
+ * Writes chunks to the object store and, only after each is stored, advances the durable position
+ * to it. Uploads overlap (up to `maxInFlight`); the position advances strictly in seq order.
+ * Transient failures are retried with backoff, forever, while memory stays bounded: `submit` waits
+ * while more than `maxHeldBytes` are held. A conflict, a fenced epoch or a lost lease is fatal:
+ * every later call rejects with it.
+ */
+export class Shipper {
+  private nextSeq: number;
+  private queue: Pending[] = [];
+  private heldBytes = 0;
+  private inFlight = 0;
+  private fatal: unknown;
+  private advancing: Promise<void> = Promise.resolve();
+  private waiters: (() => void)[] = [];
+  private stopped = false;
+  private last: DurablePosition | undefined;
+
+  constructor(private readonly opts: ShipperOptions) {
+    this.nextSeq = opts.durableSeq + 1;
+    this.last = opts.durable ?? undefined;
+  }
+
+  get held(): number {
+    return this.heldBytes;
+  }
+
+  get durable(): DurablePosition | undefined {
+    return this.last;
+  }
+
+  private wake(): void {
+    const w = this.waiters;
+    this.waiters = [];
+    w.forEach((f) => f());
+  }
+
+  private throwIfFatal(): void {
+    if (this.fatal !== undefined) throw this.fatal;
+  }
+
+  /** Queues a chunk; resolves once it is accepted (not yet durable). */
+  async submit(chunk: Chunk): Promise<void> {
+    this.throwIfFatal();
+    while ((this.heldBytes > 0 && this.heldBytes + chunk.body.length > this.opts.maxHeldBytes) || this.inFlight >= this.opts.maxInFlight) {
+      await new Promise<void>((resolve) => this.waiters.push(resolve));
+      this.throwIfFatal();
+    }
+    const seq = this.nextSeq++;
+    const key = chunkKey(this.opts.prefix, this.opts.clusterId, { epoch: this.opts.epoch, seq, file: chunk.file, start: chunk.start, end: chunk.end });
+    this.heldBytes += chunk.body.length;
+    this.inFlight++;
+    const uploaded = this.upload(key, chunk).finally(() => {
+      this.inFlight--;
+      this.wake();
+    });
+    uploaded.catch(() => undefined); // observed through the advance chain
+    const pending: Pending = { seq, key, chunk, uploaded };
+    this.queue.push(pending);
+    this.advancing = this.advancing.then(() => this.advanceTo(pending)).catch((err) => {
+      this.fatal ??= err;
+      this.wake();
+    });
+  }
+
+  /** Waits until every submitted chunk is durable; rejects with the fatal error if one occurred. */
+  async drain(): Promise<void> {
+    await this.advancing;
+    this.throwIfFatal();
+  }
+
+  /** Stops retrying; in-flight work ends with its current attempt. */
+  stop(): void {
+    this.stopped = true;
+  }
+
+  private retryOpts(what: string) {
+    return {
+      ...(this.opts.backoff ? { policy: this.opts.backoff } : {}),
+      stopped: () => this.stopped,
+      onRetry: (err: unknown, attempt: number, delayMs: number) =>
+        this.opts.log.warn(
+          { err: (err as Error).message, attempt, delayMs, heldBytes: this.heldBytes, queuedChunks: this.queue.length, lagSeconds: this.lagSeconds() },
+          `${what} failed; retrying`,
+        ),
+    };
+  }
+
+  /** Seconds between now and the oldest event not yet durable. */
+  lagSeconds(): number {
+    const oldest = this.queue[0]?.chunk.firstTs;
+    const now = (this.opts.now ?? Date.now)();
+    return oldest === undefined ? 0 : Math.max(0, now / 1000 - oldest);
+  }
+
+  private async upload(key: string, chunk: Chunk): Promise<void> {
+    const sha256 = sha256Hex(chunk.body);
+    await retrying(async () => {
+      try {
+        await this.opts.objects.putIfAbsent(key, chunk.body, sha256, chunkMetadata(chunk, sha256));
+      } catch (err) {
+        if (!(err instanceof ObjectExistsError)) throw err;
+        // a retry after a put that landed, or a restart that re-cut the same chunk
+        const stored = await this.opts.objects.head(key);
+        if (!stored) throw new UnavailableError('object store', `${key} exists but cannot be read`, { cause: err });
+        if (stored.metadata.sha256 !== sha256) throw new ChunkConflictError(key, stored.metadata.sha256 ?? '', sha256, { cause: err });
+        this.opts.log.warn({ key }, 'chunk already stored with the same sha-256; continuing');
+      }
+    }, this.retryOpts(`upload ${key}`));
+  }
+
+  private async advanceTo(p: Pending): Promise<void> {
+    this.throwIfFatal();
+    await p.uploaded;
+    const position: DurablePosition = {
+      epoch: this.opts.epoch,
+      seq: p.seq,
+      file: p.chunk.file,
+      end: p.chunk.end,
+      gtid: p.chunk.lastGtid || this.last?.gtid || '',
+      key: p.key,
+      at: new Date((this.opts.now ?? Date.now)()).toISOString(),
+    };
+    await retrying(async () => {
+      try {
+        await this.opts.state.advance(this.opts.holder, position);
+      } catch (err) {
+        if (!(err instanceof UnavailableError)) throw err;
+        // the write may have landed before the failure: re-read before trying again
+        const current = await this.opts.state.read();
+        if (current?.epoch === position.epoch && current.durableSeq === position.seq && current.durable?.key === position.key) return;
+        throw err;
+      }
+    }, this.retryOpts(`advance durable position to ${p.key}`));
+    this.last = position;
+    this.queue.shift();
+    this.heldBytes -= p.chunk.body.length;
+    this.wake();
+    this.opts.onDurable?.(position, p.chunk);
+  }
+}

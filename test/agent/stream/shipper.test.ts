@@ -1,0 +1,120 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ChunkConflictError, FencedError, UnavailableError } from '../../../agent/errors.js';
+import { clusterPk, parseChunkKey, stateSk } from '../../../agent/keys.js';
+import { silentLogger } from '../../../agent/log.js';
+import { MemoryObjectStore } from '../../../agent/store/memory-object-store.js';
+import { MemoryStateStore } from '../../../agent/store/memory-state-store.js';
+import type { Chunk } from '../../../agent/stream/chunker.js';
+import { ClusterStateRepo, type DurablePosition } from '../../../agent/stream/cluster-state.js';
+import { Shipper } from '../../../agent/stream/shipper.js';
+import { sha256Hex } from '../../../agent/store/bytes.js';
+
+function chunk(start: number, size = 10, file = 'f.000001'): Chunk {
+  return { file, start, end: start + size, body: Buffer.alloc(size, start % 251), firstGtid: `0-1-${start}`, lastGtid: `0-1-${start}`, firstTs: 1, lastTs: 1, events: 1, endsFile: false };
+}
+
+/** An object store whose puts are delayed or fail on demand. */
+class ScriptedStore extends MemoryObjectStore {
+  failuresLeft = 0;
+  delays = new Map<number, number>();
+  puts = 0;
+  override async putIfAbsent(key: string, body: Buffer, sha256: string, metadata: Record<string, string>): Promise<void> {
+    this.puts++;
+    const delay = this.delays.get(parseChunkKey(key)!.start) ?? 0;
+    if (delay) await new Promise((r) => setTimeout(r, delay));
+    if (this.failuresLeft > 0) {
+      this.failuresLeft--;
+      throw new UnavailableError('s3', 'injected outage');
+    }
+    return super.putIfAbsent(key, body, sha256, metadata);
+  }
+}
+
+async function setup(objects = new ScriptedStore()) {
+  const stateStore = new MemoryStateStore();
+  const state = new ClusterStateRepo(stateStore, 'c1');
+  await state.claimFirstEpoch({ file: 'f.000001', pos: 4, gtid: '' }, 'me', Date.now(), 60_000);
+  const durable: DurablePosition[] = [];
+  const shipper = new Shipper({
+    objects, state, prefix: '', clusterId: 'c1', epoch: 1, holder: 'me', durableSeq: 0,
+    maxInFlight: 4, maxHeldBytes: 1000, log: silentLogger, backoff: { baseMs: 1, maxMs: 5 },
+    onDurable: (p) => durable.push(p),
+  });
+  return { objects, stateStore, state, shipper, durable };
+}
+
+describe('shipper', () => {
+  it('advances the position strictly in order while uploads finish out of order', async () => {
+    const { objects, state, shipper, durable } = await setup();
+    objects.delays.set(4, 30); // the first chunk is the slowest
+    for (const start of [4, 14, 24, 34]) await shipper.submit(chunk(start));
+    await shipper.drain();
+    assert.deepEqual(durable.map((p) => [p.seq, p.end]), [[1, 14], [2, 24], [3, 34], [4, 44]]);
+    const s = await state.read();
+    assert.equal(s?.durable?.key, 'c1/binlog/000001/000000000004-f.000001-34-44');
+    const stored = await objects.get(s!.durable!.key);
+    assert.equal(stored?.metadata.sha256, sha256Hex(stored!.body));
+    assert.equal(stored?.metadata['first-gtid'], '0-1-34');
+    assert.equal(stored?.metadata.encoding, 'none');
+  });
+
+  it('never names a chunk durable before it is stored', async () => {
+    const { objects, state, shipper } = await setup();
+    objects.delays.set(4, 20);
+    await shipper.submit(chunk(4));
+    assert.equal((await state.read())?.durableSeq, 0);
+    await shipper.drain();
+    assert.equal((await state.read())?.durableSeq, 1);
+    assert.ok(await objects.head((await state.read())!.durable!.key));
+  });
+
+  it('retries an unavailable store and loses nothing', async () => {
+    const { objects, shipper, durable } = await setup();
+    objects.failuresLeft = 5;
+    for (const start of [4, 14]) await shipper.submit(chunk(start));
+    await shipper.drain();
+    assert.deepEqual(durable.map((p) => p.seq), [1, 2]);
+    assert.equal(objects.puts, 7);
+  });
+
+  it('accepts a chunk that is already stored with the same bytes', async () => {
+    const { objects, shipper, durable } = await setup();
+    const c = chunk(4);
+    await objects.putIfAbsent('c1/binlog/000001/000000000001-f.000001-4-14', c.body, sha256Hex(c.body), { sha256: sha256Hex(c.body) });
+    await shipper.submit(c);
+    await shipper.drain();
+    assert.equal(durable.length, 1);
+  });
+
+  it('stops with an error naming the key when a stored chunk differs', async () => {
+    const { objects, state, shipper } = await setup();
+    const other = Buffer.alloc(10, 7);
+    await objects.putIfAbsent('c1/binlog/000001/000000000001-f.000001-4-14', other, sha256Hex(other), { sha256: sha256Hex(other) });
+    await shipper.submit(chunk(4));
+    await assert.rejects(shipper.drain(), (e: unknown) => e instanceof ChunkConflictError && e.key.endsWith('000000000001-f.000001-4-14'));
+    await assert.rejects(shipper.submit(chunk(14)), ChunkConflictError);
+    assert.equal((await state.read())?.durableSeq, 0);
+  });
+
+  it('stops advancing once fenced', async () => {
+    const { stateStore, state, shipper } = await setup();
+    await shipper.submit(chunk(4));
+    await shipper.drain();
+    await stateStore.update(clusterPk('c1'), stateSk, { epoch: 2, durableSeq: 0 }, { field: 'epoch', eq: 1 });
+    await shipper.submit(chunk(14));
+    await assert.rejects(shipper.drain(), FencedError);
+    assert.equal((await state.read())?.durable?.seq, 1);
+  });
+
+  it('holds at most the configured bytes: submit waits for uploads to finish', async () => {
+    const { objects, shipper } = await setup();
+    objects.delays.set(4, 40);
+    await shipper.submit(chunk(4, 600));
+    const t0 = Date.now();
+    await shipper.submit(chunk(604, 600)); // 1200 > 1000: waits until the first is durable
+    assert.ok(Date.now() - t0 >= 30, 'second submit should have waited');
+    assert.ok(shipper.held <= 1000);
+    await shipper.drain();
+  });
+});
