@@ -1,0 +1,92 @@
+import { parseChunkKey, type ChunkKey } from '../keys.js';
+import type { DurablePosition, TimelineStart } from './cluster-state.js';
+
+export interface ChunkRef extends ChunkKey {
+  key: string;
+}
+
+export interface ChainProblem {
+  /** The object the problem is about, or where the missing object should be. */
+  object: string;
+  message: string;
+}
+
+export interface Chain {
+  /** The chunks that make up the timeline up to the durable position, in order. */
+  chunks: ChunkRef[];
+  /** Objects past the durable position or off the chain: never promised, not used by a restore. */
+  strays: ChunkRef[];
+  problems: ChainProblem[];
+}
+
+/** `mariadb-bin.000042` -> 42; files of one server sort by this number. */
+export function fileIndex(file: string): number | undefined {
+  const m = /\.(\d+)$/.exec(file);
+  return m ? Number(m[1]) : undefined;
+}
+
+/**
+ * Works out the chain of one epoch's chunks that the durable position promises: one chunk per
+ * seq from 1 to the durable seq, found by walking back from the durable key (so a stray object
+ * left by a crash, with the same seq but another range, cannot be taken for the real one), and
+ * checked for continuity: each chunk starts where the previous ended, or at the start of the next
+ * file after the previous one ended its file. Pure: keys in, chain and problems out.
+ *
+ * `endsFile(ref)` tells whether a chunk's last event is a ROTATE or STOP; the caller knows it
+ * from the chunk's bytes. Without it, a file switch is accepted when the file number goes up by one.
+ */
+export function buildChain(
+  keys: readonly string[],
+  epoch: number,
+  start: TimelineStart,
+  durable: DurablePosition | null,
+  endsFile?: (ref: ChunkRef) => boolean,
+): Chain {
+  const refs = keys.map((key) => ({ key, ...parseChunkKey(key) })).filter((r): r is ChunkRef => r.epoch === epoch);
+  const problems: ChainProblem[] = [];
+  const durableSeq = durable && durable.epoch === epoch ? durable.seq : 0;
+  const bySeq = new Map<number, ChunkRef[]>();
+  for (const r of refs) bySeq.set(r.seq, [...(bySeq.get(r.seq) ?? []), r]);
+
+  const chain: ChunkRef[] = [];
+  if (durableSeq > 0) {
+    const last = refs.find((r) => r.key === durable!.key);
+    if (!last) {
+      problems.push({ object: durable!.key, message: `durable position names ${durable!.key}, which is not in the object store` });
+    } else {
+      chain.unshift(last);
+      for (let seq = durableSeq - 1; seq >= 1; seq--) {
+        const next = chain[0]!;
+        const candidates = bySeq.get(seq) ?? [];
+        const found =
+          candidates.find((c) => c.file === next.file && c.end === next.start) ??
+          (next.start === 4 ? candidates.find((c) => c.file !== next.file) : undefined);
+        if (!found) {
+          const where = next.start === 4 ? `the end of the file before ${next.file}` : `${next.file}:${next.start}`;
+          problems.push({
+            object: `seq ${seq}`,
+            message: candidates.length === 0 ? `chunk seq ${seq} is missing (it should end at ${where})` : `no chunk with seq ${seq} ends at ${where} (gap or overlap)`,
+          });
+          break;
+        }
+        chain.unshift(found);
+      }
+    }
+  }
+  if (problems.length === 0 && chain.length > 0) {
+    const first = chain[0]!;
+    if (first.file !== start.file || first.start !== start.pos) {
+      problems.push({ object: first.key, message: `the epoch starts at ${start.file}:${start.pos} but its first chunk starts at ${first.file}:${first.start}` });
+    }
+    for (let i = 1; i < chain.length; i++) {
+      const prev = chain[i - 1]!;
+      const cur = chain[i]!;
+      if (cur.file === prev.file) continue; // contiguity within a file was established by the walk
+      const ended = endsFile ? endsFile(prev) : fileIndex(cur.file) === (fileIndex(prev.file) ?? NaN) + 1;
+      if (!ended) problems.push({ object: cur.key, message: `${cur.file} begins after ${prev.key}, which does not end its file` });
+    }
+  }
+  const inChain = new Set(chain.map((c) => c.key));
+  const strays = refs.filter((r) => !inChain.has(r.key));
+  return { chunks: chain, strays, problems };
+}
