@@ -42,6 +42,8 @@ export interface ClusterState {
   heartbeatAt: string | null;
   /** What the agent last saw of the server, for lag reporting. */
   server: { file: string; pos: number; at: string } | null;
+  /** Seconds from the oldest event not yet durable to the heartbeat (0 when caught up). */
+  lagSeconds?: number;
 }
 
 function fromItem(clusterId: string, item: Item): ClusterState {
@@ -56,6 +58,7 @@ function fromItem(clusterId: string, item: Item): ClusterState {
     leaseExpiresAt: (item.leaseExpiresAt ?? 0) as number,
     heartbeatAt: (item.heartbeatAt ?? null) as string | null,
     server: (item.server ?? null) as unknown as ClusterState['server'],
+    ...(typeof item.lagSeconds === 'number' ? { lagSeconds: item.lagSeconds } : {}),
   };
 }
 
@@ -158,12 +161,12 @@ export class ClusterStateRepo {
   }
 
   /** Records liveness and what the agent sees of the server, renewing the lease. */
-  async heartbeat(epoch: number, holder: string, nowMs: number, leaseMs: number, server: ClusterState['server']): Promise<ClusterState> {
+  async heartbeat(epoch: number, holder: string, nowMs: number, leaseMs: number, server: ClusterState['server'], lagSeconds = 0): Promise<ClusterState> {
     try {
       const item = await this.store.update(
         this.pk,
         stateSk,
-        { heartbeatAt: new Date(nowMs).toISOString(), leaseExpiresAt: nowMs + leaseMs, server: server as unknown as Value },
+        { heartbeatAt: new Date(nowMs).toISOString(), leaseExpiresAt: nowMs + leaseMs, server: server as unknown as Value, lagSeconds },
         { and: [{ field: 'epoch', eq: epoch }, { field: 'leaseHolder', eq: holder }] },
       );
       return fromItem(this.clusterId, item);

@@ -1,0 +1,74 @@
+import type { Command } from 'commander';
+import { ClusterStateRepo, type ClusterState } from '../stream/cluster-state.js';
+import { openStateStore } from '../wiring.js';
+import { ExitCode, runCommand, withConfigOption } from './command.js';
+
+export interface StatusReport {
+  clusterId: string;
+  epoch: number;
+  status: string;
+  durable: ClusterState['durable'];
+  heartbeatAt: string | null;
+  heartbeatAgeSeconds: number | null;
+  leaseHolder: string;
+  /** Seconds between the newest event the agent has seen and what is durable, as the agent last reported. */
+  lagSeconds: number | null;
+  /** Bytes the server has written past the durable position, as of the last heartbeat. */
+  bytesBehind: number | null;
+  server: ClusterState['server'];
+}
+
+/** Pure: the status report from the state item and the current time. */
+export function statusReport(state: ClusterState, nowMs: number): StatusReport {
+  const heartbeatAgeSeconds = state.heartbeatAt ? Math.max(0, (nowMs - Date.parse(state.heartbeatAt)) / 1000) : null;
+  let bytesBehind: number | null = null;
+  if (state.server && state.durable && state.server.file === state.durable.file) bytesBehind = Math.max(0, state.server.pos - state.durable.end);
+  else if (state.server && !state.durable) bytesBehind = Math.max(0, state.server.pos - state.start.pos);
+  return {
+    clusterId: state.clusterId,
+    epoch: state.epoch,
+    status: state.status,
+    durable: state.durable,
+    heartbeatAt: state.heartbeatAt,
+    heartbeatAgeSeconds,
+    leaseHolder: state.leaseHolder,
+    lagSeconds: state.lagSeconds ?? null,
+    bytesBehind,
+    server: state.server,
+  };
+}
+
+export function register(program: Command): void {
+  withConfigOption(program.command('status'))
+    .description('show the cluster\'s epoch, durable position, heartbeat age and lag')
+    .option('--json', 'print one JSON object')
+    .action(async (opts: { config?: string; json?: boolean }) => {
+      await runCommand(opts, ['clusterId', 'table', 'region'], async ({ config, out }) => {
+        const state = await new ClusterStateRepo(openStateStore(config), config.clusterId).read();
+        if (!state) {
+          if (opts.json) out(JSON.stringify({ clusterId: config.clusterId, epoch: 0, status: 'UNKNOWN', durable: null, heartbeatAt: null }));
+          else out(`cluster ${config.clusterId} has no state in table ${config.table}: no agent has streamed it yet`);
+          return ExitCode.failed;
+        }
+        const r = statusReport(state, Date.now());
+        if (opts.json) {
+          out(JSON.stringify(r));
+          return ExitCode.ok;
+        }
+        const rows: [string, string][] = [
+          ['cluster', r.clusterId],
+          ['epoch', String(r.epoch)],
+          ['status', r.status],
+          ['durable', r.durable ? `${r.durable.file}:${r.durable.end} seq ${r.durable.seq} gtid ${r.durable.gtid || '-'} at ${r.durable.at}` : 'nothing yet'],
+          ['durable chunk', r.durable?.key ?? '-'],
+          ['heartbeat', r.heartbeatAt ? `${r.heartbeatAt} (${r.heartbeatAgeSeconds!.toFixed(1)} s ago)` : 'never'],
+          ['lease holder', r.leaseHolder || '(none)'],
+          ['server at', r.server ? `${r.server.file}:${r.server.pos}` : 'unknown'],
+          ['lag', r.lagSeconds === null ? 'unknown' : `${r.lagSeconds.toFixed(3)} s`],
+          ['bytes behind', r.bytesBehind === null ? 'unknown' : String(r.bytesBehind)],
+        ];
+        for (const [k, v] of rows) out(`${k.padEnd(14)} ${v}`);
+        return ExitCode.ok;
+      });
+    });
+}

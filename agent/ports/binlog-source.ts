@@ -1,0 +1,39 @@
+import type { StreamEvent } from '../protocol/dump-decoder.js';
+
+export type { StreamEvent };
+
+export interface BinlogFile {
+  file: string;
+  sizeBytes: number;
+}
+
+export interface ServerPosition {
+  file: string;
+  pos: number;
+  /** The server's GTID position (MariaDB `@@gtid_binlog_pos`, MySQL `@@gtid_executed`). */
+  gtid: string;
+}
+
+/** An open dump: events in order until the consumer closes it or the connection fails. */
+export interface BinlogStream extends AsyncIterable<StreamEvent> {
+  close(): Promise<void>;
+}
+
+/**
+ * The primary whose binlog squirrel protects: a MariaDB/MySQL server reached as a replica.
+ *
+ * Contract: `stream` yields every event from `from` on, exactly as the server sends them,
+ * with artificial events (fake ROTATE, heartbeats, re-sent FORMAT_DESCRIPTION) marked; it checks
+ * each event's CRC32 and fails with ProtocolError on a mismatch. A dropped connection or a server
+ * restart ends the iteration with a retryable error; a purged binlog with a non-retryable one.
+ */
+export interface BinlogSource {
+  /** The binlog files the server still has, oldest first (SHOW BINARY LOGS). */
+  listBinlogs(): Promise<BinlogFile[]>;
+  /** Where the server is writing now. */
+  currentPosition(): Promise<ServerPosition>;
+  stream(from: { file: string; pos: number }): Promise<BinlogStream>;
+  /** Makes the server refuse writes (a fenced primary must not accept commits it cannot protect). */
+  setReadOnly(): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,289 @@
+import { FencedError, LeaseHeldError, ConditionFailedError } from '../errors.js';
+import { binlogPrefix, parseChunkKey } from '../keys.js';
+import type { Logger } from '../log.js';
+import type { BinlogSource, StreamEvent } from '../ports/binlog-source.js';
+import type { ObjectStore } from '../ports/object-store.js';
+import { isRetryable, retrying, sleep, type Backoff } from '../retry.js';
+import { Chunker, type ChunkerEvent } from './chunker.js';
+import { ClusterStateRepo, type ClusterState } from './cluster-state.js';
+import { Shipper } from './shipper.js';
+
+/**
+ * Tells, event by event, where transactions begin and end (agent/binlog/transaction.ts). It sees
+ * every event, artificial ones included (a re-sent FORMAT_DESCRIPTION carries the format); the
+ * streamer uses its answer only for events that are bytes of the file.
+ */
+export interface EventClassifier {
+  classify(ev: StreamEvent): { boundary: boolean; endsFile: boolean; gtid?: string };
+}
+
+export interface StreamerOptions {
+  source: BinlogSource;
+  objects: ObjectStore;
+  state: ClusterStateRepo;
+  newClassifier: () => EventClassifier;
+  prefix: string;
+  clusterId: string;
+  /** Who is streaming: stable across restarts of the same agent, so it takes its lease back at once. */
+  holder: string;
+  /** On a cluster's first start: begin at the oldest binlog the server has, or where it is writing now. */
+  from: 'oldest' | 'current';
+  chunkMaxBytes: number;
+  chunkMaxAgeMs: number;
+  heartbeatIntervalMs: number;
+  leaseMs: number;
+  maxInFlight?: number;
+  maxHeldBytes?: number;
+  log: Logger;
+  backoff?: Backoff;
+  now?: () => number;
+}
+
+/** Why the streamer stopped. */
+export type StopReason = { kind: 'stopped' } | { kind: 'failed'; error: unknown };
+
+/**
+ * The agent's streaming loop: claim or join the cluster, hold the lease, read the binlog from the
+ * durable position on, cut it into chunks and hand them to the shipper; heartbeat meanwhile.
+ * Transient failures (server restart, network drop, S3 or DynamoDB unavailable) are retried;
+ * fencing, a lost lease, a purged binlog or a conflicting chunk stop it with the error.
+ */
+export class Streamer {
+  private stopping = false;
+  private fatal: unknown;
+  private current: { close(): Promise<void> } | undefined;
+  private shipper: Shipper | undefined;
+  private epoch = 0;
+  private lastSeen: { file: string; pos: number } | undefined;
+  private wakeStop: (() => void) | undefined;
+  /** Just past the last chunk handed to the shipper: where a new dump must begin. */
+  private resumeAt = { file: '', pos: 0 };
+
+  constructor(private readonly opts: StreamerOptions) {}
+
+  private now(): number {
+    return (this.opts.now ?? Date.now)();
+  }
+
+  /** Asks the loop to stop after cutting and storing what it holds. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.wakeStop?.();
+    await this.current?.close().catch(() => undefined);
+  }
+
+  private fail(err: unknown): void {
+    this.fatal ??= err;
+    this.stopping = true;
+    this.wakeStop?.();
+    void this.current?.close().catch(() => undefined);
+  }
+
+  /** Joins the cluster: claims epoch 1 on a first start, else takes the lease (waiting if needed). */
+  private async join(): Promise<ClusterState> {
+    const { state, log } = this.opts;
+    let waitingLogged = false;
+    for (;;) {
+      const existing = await retrying(() => state.read(), this.retryOpts('read cluster state'));
+      if (!existing) {
+        const start =
+          this.opts.from === 'current'
+            ? await this.opts.source.currentPosition()
+            : await this.opts.source.listBinlogs().then((files) => {
+                if (files.length === 0) throw new Error('the server has no binary logs (is log_bin on?)');
+                return { file: files[0]!.file, pos: 4, gtid: '' };
+              });
+        try {
+          const claimed = await state.claimFirstEpoch(start, this.opts.holder, this.now(), this.opts.leaseMs);
+          log.info(
+            { epoch: 1, file: start.file, pos: start.pos },
+            this.opts.from === 'current'
+              ? `first start of cluster ${this.opts.clusterId}: claimed epoch 1, streaming from the server's current position ${start.file}:${start.pos}`
+              : `first start of cluster ${this.opts.clusterId}: claimed epoch 1, streaming from the oldest binlog the server has, ${start.file}`,
+          );
+          return claimed;
+        } catch (err) {
+          if (err instanceof ConditionFailedError) continue; // another agent created it first: join instead
+          throw err;
+        }
+      }
+      try {
+        const joined = await state.acquireLease(existing.epoch, this.opts.holder, this.now(), this.opts.leaseMs);
+        const d = joined.durable;
+        log.info(
+          { epoch: joined.epoch, durableSeq: joined.durableSeq },
+          d ? `resuming cluster ${this.opts.clusterId} at epoch ${joined.epoch} from the durable position ${d.file}:${d.end} (seq ${d.seq})` : `resuming cluster ${this.opts.clusterId} at epoch ${joined.epoch} from ${joined.start.file}:${joined.start.pos}`,
+        );
+        return joined;
+      } catch (err) {
+        if (!(err instanceof LeaseHeldError)) throw err;
+        if (!waitingLogged) {
+          log.warn({ holder: err.holder, until: new Date(err.expiresAt).toISOString() }, `waiting for the lease: ${err.message}`);
+          waitingLogged = true;
+        }
+        if (this.stopping) throw err;
+        await sleep(Math.min(1000, Math.max(50, err.expiresAt - this.now() + 10)));
+      }
+    }
+  }
+
+  /**
+   * Deletes chunk objects of this epoch past the durable position: a crash between an upload and
+   * its position write leaves them, and nothing promised them. The restarted agent re-cuts and
+   * rewrites what they held.
+   */
+  private async removeStrays(state: ClusterState): Promise<void> {
+    const prefix = binlogPrefix(this.opts.prefix, this.opts.clusterId, state.epoch);
+    const after = `${prefix}${String(state.durableSeq).padStart(12, '0')}.`;
+    for await (const o of this.opts.objects.list(prefix, after)) {
+      const ref = parseChunkKey(o.key);
+      if (!ref || ref.seq <= state.durableSeq) continue;
+      this.opts.log.warn({ key: o.key }, 'removing a chunk past the durable position (left by an interrupted run)');
+      await this.opts.objects.delete(o.key);
+    }
+  }
+
+  private retryOpts(what: string) {
+    return {
+      ...(this.opts.backoff ? { policy: this.opts.backoff } : {}),
+      stopped: () => this.stopping,
+      onRetry: (err: unknown, attempt: number, delayMs: number) =>
+        this.opts.log.warn({ err: (err as Error).message, attempt, delayMs, lagSeconds: this.shipper?.lagSeconds() ?? 0 }, `${what} failed; retrying`),
+    };
+  }
+
+  private startHeartbeat(): () => void {
+    const beat = async () => {
+      try {
+        const seen = this.lastSeen;
+        await this.opts.state.heartbeat(
+          this.epoch,
+          this.opts.holder,
+          this.now(),
+          this.opts.leaseMs,
+          seen ? { ...seen, at: new Date(this.now()).toISOString() } : null,
+          this.shipper?.lagSeconds() ?? 0,
+        );
+      } catch (err) {
+        if (err instanceof FencedError || err instanceof LeaseHeldError) this.fail(err);
+        else this.opts.log.warn({ err: (err as Error).message }, 'heartbeat failed');
+      }
+    };
+    const timer = setInterval(() => void beat(), this.opts.heartbeatIntervalMs);
+    return () => clearInterval(timer);
+  }
+
+  /** Runs until stopped or a fatal error; resolves with the reason (never rejects). */
+  async run(): Promise<StopReason> {
+    let stopHeartbeat: (() => void) | undefined;
+    try {
+      const joined = await this.join();
+      this.epoch = joined.epoch;
+      await this.removeStrays(joined);
+      const shipper = new Shipper({
+        objects: this.opts.objects,
+        state: this.opts.state,
+        prefix: this.opts.prefix,
+        clusterId: this.opts.clusterId,
+        epoch: joined.epoch,
+        holder: this.opts.holder,
+        durableSeq: joined.durableSeq,
+        durable: joined.durable,
+        maxInFlight: this.opts.maxInFlight ?? 4,
+        maxHeldBytes: this.opts.maxHeldBytes ?? 64 * 1024 * 1024,
+        log: this.opts.log,
+        ...(this.opts.backoff ? { backoff: this.opts.backoff } : {}),
+        ...(this.opts.now ? { now: this.opts.now } : {}),
+      });
+      this.shipper = shipper;
+      stopHeartbeat = this.startHeartbeat();
+      this.resumeAt = joined.durable && joined.durable.epoch === joined.epoch ? { file: joined.durable.file, pos: joined.durable.end } : { file: joined.start.file, pos: joined.start.pos };
+      for (let attempt = 0; !this.stopping; attempt++) {
+        try {
+          const before = this.resumeAt;
+          await this.streamOnce(shipper);
+          if (this.resumeAt !== before) attempt = 0;
+        } catch (err) {
+          if (this.stopping) break;
+          if (!isRetryable(err)) throw err;
+          const delay = Math.min(5000, 100 * 2 ** Math.min(attempt, 6));
+          this.opts.log.warn({ err: (err as Error).message, from: this.resumeAt, delayMs: delay, lagSeconds: shipper.lagSeconds() }, 'binlog stream interrupted; reconnecting');
+          await sleep(delay);
+        }
+      }
+      await shipper.drain();
+      if (this.fatal) throw this.fatal;
+      await this.opts.state.releaseLease(this.epoch, this.opts.holder).catch(() => undefined);
+      return { kind: 'stopped' };
+    } catch (err) {
+      const error = this.fatal ?? err;
+      if (error instanceof FencedError) {
+        this.opts.log.error({ err: error.message }, 'fenced: putting the server read-only');
+        await this.opts.source.setReadOnly().catch((e) => this.opts.log.error({ err: (e as Error).message }, 'could not set the server read-only'));
+      }
+      return { kind: 'failed', error };
+    } finally {
+      stopHeartbeat?.();
+      this.shipper?.stop();
+    }
+  }
+
+  /**
+   * Streams from `resumeAt` until the stream ends, fails or the streamer stops, moving `resumeAt`
+   * past every chunk handed to the shipper. An unfinished transaction is dropped with the
+   * connection; the next dump begins at `resumeAt` and reads it again.
+   */
+  private async streamOnce(shipper: Shipper): Promise<void> {
+    const chunker = new Chunker({ maxBytes: this.opts.chunkMaxBytes, maxAgeMs: this.opts.chunkMaxAgeMs });
+    const classifier = this.opts.newClassifier();
+    const submit = async (chunks: ReturnType<Chunker['flush']>) => {
+      for (const c of chunks) {
+        await shipper.submit(c);
+        this.resumeAt = { file: c.file, pos: c.end };
+      }
+    };
+    const stream = await this.opts.source.stream(this.resumeAt);
+    this.current = stream;
+    const it = stream[Symbol.asyncIterator]();
+    const stopped = new Promise<'stop'>((resolve) => (this.wakeStop = () => resolve('stop')));
+    try {
+      let next = it.next();
+      while (!this.stopping) {
+        const tick = sleep(Math.max(5, Math.min(50, this.opts.chunkMaxAgeMs / 2))).then(() => 'tick' as const);
+        const got = await Promise.race([next, tick, stopped]);
+        if (got === 'stop') break;
+        if (got === 'tick') {
+          await submit(chunker.tick(this.now()));
+          continue;
+        }
+        if (got.done) break;
+        next = it.next();
+        const ev = got.value;
+        if (ev.end !== null) this.lastSeen = { file: ev.file, pos: ev.end };
+        else if (ev.logPos > 0) this.lastSeen = { file: ev.file, pos: ev.logPos };
+        // artificial events (a re-sent FORMAT_DESCRIPTION) still tell the classifier the format
+        const c = classifier.classify(ev);
+        if (ev.artificial) continue;
+        const chunkerEvent: ChunkerEvent = {
+          file: ev.file,
+          start: ev.start!,
+          bytes: ev.bytes,
+          timestampSec: ev.timestamp,
+          boundary: c.boundary,
+          endsFile: c.endsFile,
+          ...(c.gtid ? { gtid: c.gtid } : {}),
+        };
+        await submit(chunker.push(chunkerEvent, this.now()));
+        await submit(chunker.tick(this.now()));
+      }
+      await submit(chunker.flush());
+    } catch (err) {
+      // what was finished is still good: store it, then let the caller reconnect from its end
+      await submit(chunker.flush()).catch(() => undefined);
+      throw err;
+    } finally {
+      this.current = undefined;
+      await stream.close().catch(() => undefined);
+    }
+  }
+}

@@ -1,0 +1,34 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { S3Client } from '@aws-sdk/client-s3';
+import type { Config } from './config.js';
+import type { ObjectStore } from './ports/object-store.js';
+import type { StateStore } from './ports/state-store.js';
+import { DynamoStateStore } from './store/dynamo-state-store.js';
+import { S3ObjectStore } from './store/s3-object-store.js';
+
+/**
+ * The one place where ports meet their AWS adapters. Credentials come from the SDK's default
+ * chain (AWS_* variables, profiles, instance roles). An endpoint override selects an
+ * S3-compatible server (path-style addressing, checksums only where required: some servers would
+ * otherwise store the SDK's aws-chunked trailer as part of the body).
+ */
+export function s3Client(config: Pick<Config, 'region'> & Partial<Pick<Config, 's3Endpoint'>>): S3Client {
+  return new S3Client({
+    region: config.region,
+    ...(config.s3Endpoint
+      ? { endpoint: config.s3Endpoint, forcePathStyle: true, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' }
+      : {}),
+  });
+}
+
+export function dynamoClient(config: Pick<Config, 'region'> & Partial<Pick<Config, 'dynamodbEndpoint'>>): DynamoDBClient {
+  return new DynamoDBClient({ region: config.region, ...(config.dynamodbEndpoint ? { endpoint: config.dynamodbEndpoint } : {}) });
+}
+
+export function openObjectStore(config: Pick<Config, 'bucket' | 'region'> & Partial<Pick<Config, 's3Endpoint'>>): ObjectStore {
+  return new S3ObjectStore(s3Client(config), config.bucket);
+}
+
+export function openStateStore(config: Pick<Config, 'table' | 'region'> & Partial<Pick<Config, 'dynamodbEndpoint'>>): StateStore {
+  return new DynamoStateStore(dynamoClient(config), config.table);
+}
