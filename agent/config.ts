@@ -39,6 +39,10 @@ export const configSchema = z.object({
   chunkMaxAgeMs: durationMs,
   heartbeatIntervalMs: durationMs,
   leaseMs: durationMs,
+  /** Identity of this agent in the cluster's lease; stable across restarts. Default: host name and server address. */
+  agentId: z.string().min(1).max(200),
+  /** Write chunks and backups to this local directory (a mounted volume) instead of S3. */
+  storeDir: z.string().min(1),
   serveUser: z.string().min(1),
   servePassword: z.string(),
   logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']),

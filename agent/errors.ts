@@ -218,3 +218,14 @@ export class ChunkConflictError extends SquirrelError {
     });
   }
 }
+
+/** The server fails checks the agent cannot run without (preflight's fatal verdicts). */
+export class ServerConfigError extends SquirrelError {
+  readonly code = 'SERVER_CONFIG';
+  constructor(readonly server: string, readonly failures: string[], details: ErrorDetails = {}) {
+    super(`server ${server} cannot be protected as configured: ${failures.join('; ')}`, {
+      hint: 'Run `squirrel preflight` for the exact my.cnf lines and GRANT statements that fix each problem.',
+      ...details,
+    });
+  }
+}

@@ -1,6 +1,12 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
+import { register as registerAgent } from './agent.js';
+import { register as registerInspect } from './inspect.js';
+import { register as registerLocal } from './local.js';
+import { register as registerPreflight } from './preflight.js';
+import { register as registerStatus } from './status.js';
+import { register as registerVerify } from './verify.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -15,6 +21,12 @@ export function buildProgram(): Command {
     // commander's usage errors (unknown option, missing argument) exit 2 like configuration errors
     process.exit(err.exitCode === 0 ? 0 : 2);
   });
+  registerAgent(program);
+  registerPreflight(program);
+  registerInspect(program);
+  registerStatus(program);
+  registerVerify(program);
+  registerLocal(program);
   return program;
 }
 

@@ -1,0 +1,86 @@
+import type { Command } from 'commander';
+import { hostname } from 'node:os';
+import { defaults, parseMysqlUrl, type Config } from '../config.js';
+import { ServerConfigError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { evaluate, gatherFacts } from '../preflight.js';
+import { FsObjectStore } from '../store/fs-object-store.js';
+import { StreamClassifier } from '../stream/classifier.js';
+import { ClusterStateRepo } from '../stream/cluster-state.js';
+import { ServerBinlogSource } from '../stream/server-source.js';
+import { Streamer } from '../stream/streamer.js';
+import { openObjectStore, openStateStore } from '../wiring.js';
+import { ExitCode, runCommand, withConfigOption } from './command.js';
+
+const required = ['clusterId', 'mysqlUrl', 'bucket', 'table', 'region'] as const;
+type AgentConfig = Partial<Config> & Pick<Config, (typeof required)[number]>;
+
+/** The object store the config names: a local directory when `storeDir` is set, else S3. */
+export function objectStoreFor(config: Partial<Config> & Pick<Config, 'bucket' | 'region'>) {
+  return config.storeDir ? new FsObjectStore(config.storeDir) : openObjectStore(config);
+}
+
+/** Refuses to start on a server that fails a fatal check; logs the warnings. */
+async function checkServer(config: AgentConfig, log: Logger): Promise<void> {
+  const facts = await gatherFacts(config.mysqlUrl, config.serverId ?? (defaults.serverId as number));
+  const checks = evaluate(facts);
+  for (const c of checks.filter((c) => c.verdict === 'warn')) log.warn({ check: c.name, found: c.found, required: c.required }, `server check: ${c.name}`);
+  const fatal = checks.filter((c) => c.verdict === 'fatal');
+  if (fatal.length > 0) {
+    const { user, host, port } = parseMysqlUrl(config.mysqlUrl);
+    throw new ServerConfigError(`${user}@${host}:${port}`, fatal.map((c) => `${c.name} is ${c.found}, needs ${c.required}`));
+  }
+}
+
+export function buildStreamer(config: AgentConfig, log: Logger, from: 'oldest' | 'current'): { streamer: Streamer; close: () => Promise<void> } {
+  const target = parseMysqlUrl(config.mysqlUrl);
+  const source = new ServerBinlogSource({
+    ...target,
+    serverId: config.serverId ?? (defaults.serverId as number),
+    heartbeatMs: Math.min(config.heartbeatIntervalMs ?? 1000, 1000),
+  });
+  const streamer = new Streamer({
+    source,
+    objects: objectStoreFor(config),
+    state: new ClusterStateRepo(openStateStore(config), config.clusterId),
+    newClassifier: () => new StreamClassifier(),
+    prefix: config.prefix ?? '',
+    clusterId: config.clusterId,
+    holder: config.agentId ?? `${hostname()}/${target.host}:${target.port}`,
+    from,
+    chunkMaxBytes: config.chunkMaxBytes ?? (defaults.chunkMaxBytes as number),
+    chunkMaxAgeMs: config.chunkMaxAgeMs ?? (defaults.chunkMaxAgeMs as number),
+    heartbeatIntervalMs: config.heartbeatIntervalMs ?? (defaults.heartbeatIntervalMs as number),
+    leaseMs: config.leaseMs ?? (defaults.leaseMs as number),
+    log,
+  });
+  return { streamer, close: () => source.close() };
+}
+
+/** `squirrel agent`: stream the binlog to the object store until stopped (SIGINT/SIGTERM). */
+export function register(program: Command): void {
+  withConfigOption(program.command('agent'))
+    .description('stream the binlog to S3 and keep the durable position (runs until stopped)')
+    .option('--from <where>', 'on a cluster\'s first start: "oldest" binlog the server has, or its "current" position', 'oldest')
+    .action(async (opts: { config?: string; from: string }) => {
+      await runCommand(opts, required, async ({ config, log }) => {
+        if (opts.from !== 'oldest' && opts.from !== 'current') {
+          process.stderr.write(`squirrel: --from must be "oldest" or "current", got "${opts.from}"\n`);
+          return ExitCode.usage;
+        }
+        await checkServer(config, log);
+        const { streamer, close } = buildStreamer(config, log, opts.from);
+        const stop = () => {
+          log.info('stopping: storing what is held, then releasing the lease');
+          void streamer.stop();
+        };
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+        const reason = await streamer.run();
+        await close();
+        if (reason.kind === 'failed') throw reason.error;
+        log.info('stopped');
+        return ExitCode.ok;
+      });
+    });
+}
