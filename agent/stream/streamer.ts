@@ -88,13 +88,13 @@ export class Streamer {
       if (!existing) {
         const start =
           this.opts.from === 'current'
-            ? await this.opts.source.currentPosition()
-            : await this.opts.source.listBinlogs().then((files) => {
+            ? await retrying(() => this.opts.source.currentPosition(), this.retryOpts('read the server position'))
+            : await retrying(() => this.opts.source.listBinlogs(), this.retryOpts('list the server binlogs')).then((files) => {
                 if (files.length === 0) throw new Error('the server has no binary logs (is log_bin on?)');
                 return { file: files[0]!.file, pos: 4, gtid: '' };
               });
         try {
-          const claimed = await state.claimFirstEpoch(start, this.opts.holder, this.now(), this.opts.leaseMs);
+          const claimed = await retrying(() => state.claimFirstEpoch(start, this.opts.holder, this.now(), this.opts.leaseMs), this.retryOpts('claim epoch 1'));
           log.info(
             { epoch: 1, file: start.file, pos: start.pos },
             this.opts.from === 'current'
@@ -108,7 +108,7 @@ export class Streamer {
         }
       }
       try {
-        const joined = await state.acquireLease(existing.epoch, this.opts.holder, this.now(), this.opts.leaseMs);
+        const joined = await retrying(() => state.acquireLease(existing.epoch, this.opts.holder, this.now(), this.opts.leaseMs), this.retryOpts('take the lease'));
         const d = joined.durable;
         log.info(
           { epoch: joined.epoch, durableSeq: joined.durableSeq },

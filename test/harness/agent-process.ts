@@ -1,0 +1,49 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { registerChild } from '../../agent/local/children.js';
+import { CLI } from './cli.js';
+
+/** A `squirrel agent` child process; its stderr (JSON logs) is kept for diagnostics. */
+export class AgentProcess {
+  private constructor(
+    readonly child: ChildProcess,
+    private readonly unregister: () => void,
+    private readonly output: string[],
+  ) {}
+
+  static start(env: Record<string, string>, args: string[] = []): AgentProcess {
+    const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('SQUIRREL_')));
+    const child = spawn(process.execPath, [CLI, 'agent', ...args], { env: { ...clean, NODE_NO_WARNINGS: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const output: string[] = [];
+    const keep = (b: Buffer) => {
+      output.push(b.toString());
+      if (output.length > 400) output.splice(0, output.length - 400);
+    };
+    child.stdout!.on('data', keep);
+    child.stderr!.on('data', keep);
+    return new AgentProcess(child, registerChild(child), output);
+  }
+
+  get log(): string {
+    return this.output.join('');
+  }
+
+  /** Resolves with the exit code (or the signal name) once the process has exited. */
+  exited(): Promise<number | string> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return Promise.resolve(this.child.exitCode ?? this.child.signalCode!);
+    return new Promise((resolve) => this.child.once('exit', (code, signal) => resolve(code ?? signal ?? -1)));
+  }
+
+  async kill9(): Promise<void> {
+    this.child.kill('SIGKILL');
+    await this.exited();
+    this.unregister();
+  }
+
+  /** SIGTERM: the agent stores what it holds, releases its lease and exits 0. */
+  async stop(): Promise<number | string> {
+    this.child.kill('SIGTERM');
+    const code = await this.exited();
+    this.unregister();
+    return code;
+  }
+}

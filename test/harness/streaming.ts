@@ -1,0 +1,58 @@
+import assert from 'node:assert/strict';
+import type { TestContext } from 'node:test';
+import { objectStoreFor } from '../../agent/cli/agent.js';
+import { compareWithServer, rebuildFiles } from '../../agent/local/binlog-compare.js';
+import type { MariaDbServer } from '../../agent/local/mariadb.js';
+import type { LocalStack } from '../../agent/local/stack.js';
+import { sleep } from '../../agent/retry.js';
+import { ClusterStateRepo } from '../../agent/stream/cluster-state.js';
+import { openStateStore } from '../../agent/wiring.js';
+
+/** Agent configuration pointing at a private server and the local stack (sets the stack's AWS_* credentials). */
+export function agentConfig(server: MariaDbServer, stack: LocalStack, clusterId: string) {
+  for (const [k, v] of Object.entries(stack.env)) if (k.startsWith('AWS_')) process.env[k] = v;
+  return {
+    clusterId,
+    mysqlUrl: server.url,
+    bucket: stack.bucket,
+    table: stack.table,
+    region: stack.region,
+    s3Endpoint: stack.s3.endpoint,
+    dynamodbEndpoint: stack.dynamodb.endpoint,
+    prefix: '',
+    chunkMaxAgeMs: 50,
+    chunkMaxBytes: 64 * 1024,
+    heartbeatIntervalMs: 200,
+    leaseMs: 3000,
+    agentId: 'test-agent',
+  };
+}
+
+/** Waits until the durable position reaches where the server is writing now. */
+export async function waitCaughtUp(server: MariaDbServer, repo: ClusterStateRepo, timeoutMs = 30_000): Promise<void> {
+  const [status] = await server.query<{ File: string; Position: number }[]>('SHOW MASTER STATUS');
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const d = (await repo.read())?.durable;
+    if (d && d.file === status!.File && d.end >= Number(status!.Position)) return;
+    if (Date.now() > deadline) throw new Error(`not caught up: durable ${JSON.stringify(d)}, server at ${status!.File}:${status!.Position}`);
+    await sleep(50);
+  }
+}
+
+export async function assertChunksRebuildBinlog(t: TestContext, server: MariaDbServer, config: ReturnType<typeof agentConfig>): Promise<number> {
+  const stateStore = openStateStore(config);
+  const state = await new ClusterStateRepo(stateStore, config.clusterId).read();
+  assert.ok(state?.durable, 'nothing durable');
+  const { files, report } = await rebuildFiles(objectStoreFor(config), stateStore, '', state);
+  assert.deepEqual(report.problems, []);
+  const cmp = await compareWithServer(files, await server.binlogFiles());
+  t.diagnostic(JSON.stringify(cmp));
+  for (const c of cmp) assert.equal(c.firstDifference, -1, `${c.file} differs at byte ${c.firstDifference}`);
+  // every file but the last is complete; the last reaches the durable end
+  const names = [...files.keys()];
+  for (const c of cmp.slice(0, -1)) assert.equal(c.rebuiltBytes, c.serverBytes, `${c.file} is incomplete`);
+  assert.equal(files.get(names[names.length - 1]!)!.length, state.durable.end);
+  return report.checked.chunks;
+}
+
