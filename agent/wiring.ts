@@ -6,6 +6,9 @@ import type { StateStore } from './ports/state-store.js';
 import { DynamoStateStore } from './store/dynamo-state-store.js';
 import { S3ObjectStore } from './store/s3-object-store.js';
 
+// The SDK warns on every start that Node 20 support ends in 2027; squirrel already runs on 20 and 22.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 /**
  * The one place where ports meet their AWS adapters. Credentials come from the SDK's default
  * chain (AWS_* variables, profiles, instance roles). An endpoint override selects an

@@ -26,14 +26,15 @@ function runRegistered(args: string[]): Run {
     `const { Command } = await import('commander');`,
     `const { register } = await import(${JSON.stringify(inspectJs)});`,
     `const program = new Command('squirrel'); register(program);`,
-    `await program.parseAsync(process.argv.slice(1), { from: 'user' });`,
+    `await program.parseAsync(process.argv.slice(2), { from: 'user' });`,
   ].join('\n');
-  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script, ...args], { cwd: repo, encoding: 'utf8' });
+  // The program name first: a bare `inspect` right after -e would start node's debugger.
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script, 'squirrel', ...args], { cwd: repo, encoding: 'utf8', timeout: 30_000 });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
 function runMain(args: string[]): Run {
-  const r = spawnSync(process.execPath, [mainJs, ...args], { cwd: repo, encoding: 'utf8', env: { ...process.env } });
+  const r = spawnSync(process.execPath, [mainJs, ...args], { cwd: repo, encoding: 'utf8', timeout: 30_000 });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
