@@ -1,6 +1,6 @@
 /**
  * The common header every binlog event starts with.
- * https://mariadb.com/kb/en/2-binlog-event-header/ (mariadb-docs: replication-protocol/2-binlog-event-header.md)
+ * https://mariadb.com/kb/en/2-binlog-event-header/ (mariadb-docs replication-protocol/2-binlog-event-header.md)
  * https://dev.mysql.com/doc/dev/mysql-server/latest/classmysql_1_1binlog_1_1event_1_1Log__event__header.html
  *
  * v4 (MySQL 5.0+, every MariaDB) and v3 (MySQL 4.x): 19 bytes

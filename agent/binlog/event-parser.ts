@@ -3,8 +3,8 @@
  * events out; partial events are kept between calls, so the result does not depend on how the
  * input was split (the tests split every fixture at every byte).
  *
- * File layout: https://mariadb.com/kb/en/binary-log-file-format/ (mariadb-docs:
- * replication-protocol/...): the 4-byte magic fe 62 69 6e, then events back to back, each
+ * File layout: https://mariadb.com/kb/en/1-binlog-events/ (mariadb-docs
+ * replication-protocol/1-binlog-events.md): the 4-byte magic fe 62 69 6e, then events back to back, each
  * `event_size` bytes long (u32 at header offset 9). The first event, FORMAT_DESCRIPTION (v4) or
  * START_V3 (v1/v3), fixes the header length and the checksum algorithm of every later event; a
  * relay log carries a second FORMAT_DESCRIPTION (the source's) that takes over from there.

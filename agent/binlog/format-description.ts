@@ -6,8 +6,10 @@
  * Body: binlog_version u16, server_version char[50] (NUL-padded), create_timestamp u32,
  * header_length u8, post-header length u8 per event type, then, when the server knows checksums
  * (MySQL >= 5.6.1, MariaDB >= 5.3), checksum_alg u8 and the FDE's own 4-byte checksum field
- * (a real CRC32 only when checksum_alg is CRC32). Neither doc says how a reader knows whether those
- * 5 bytes are there: the servers decide by the version string, and so do we.
+ * (a real CRC32 only when checksum_alg is CRC32). Where the docs fall short: they show these 5 bytes
+ * as always present (true only from the versions above: the servers decide by the version string,
+ * and so do we), and do not say that the FDE's CRC32 is summed with the in-use flag clear (see
+ * event-parser.ts).
  * The FDE is always written with a 19-byte header, whatever header_length it declares.
  */
 import { ProtocolError } from '../errors.js';

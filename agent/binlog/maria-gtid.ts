@@ -7,9 +7,10 @@
  *   else FL_PREPARED_XA | FL_COMPLETED_XA: format_id u32, gtrid_len u8, bqual_len u8, xid data;
  *   else 6 zero bytes.
  * Newer servers (10.5+) append flags_extra and more; they are not needed here and not read.
- * The server id of the GTID is the event header's server_id. The docs list the XA branch after
- * the commit-id branch as exclusive; the server writes both when both flags are set (commit id
- * first), and we follow the server.
+ * The server id of the GTID is the event header's server_id.
+ * Where the docs are wrong: they make the three branches exclusive. The server's reader
+ * (Gtid_log_event's constructor, sql/log_event.cc) reads commit_id and then the XA xid when both
+ * flags are set, and skips no padding before an xid; we follow the server.
  */
 import { ProtocolError } from '../errors.js';
 import { bodyReader, describeEvent, type RawEvent } from './raw-event.js';

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { hostname } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { defaults, parseMysqlUrl, type Config } from '../config.js';
 import { ServerConfigError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -8,6 +8,7 @@ import { FsObjectStore } from '../store/fs-object-store.js';
 import { StreamClassifier } from '../stream/classifier.js';
 import { ClusterStateRepo } from '../stream/cluster-state.js';
 import { ServerBinlogSource } from '../stream/server-source.js';
+import { fileSpill } from '../stream/spill.js';
 import { Streamer } from '../stream/streamer.js';
 import { openObjectStore, openStateStore } from '../wiring.js';
 import { ExitCode, runCommand, withConfigOption } from './command.js';
@@ -50,6 +51,7 @@ export function buildStreamer(config: AgentConfig, log: Logger, from: 'oldest' |
     from,
     chunkMaxBytes: config.chunkMaxBytes ?? (defaults.chunkMaxBytes as number),
     chunkMaxAgeMs: config.chunkMaxAgeMs ?? (defaults.chunkMaxAgeMs as number),
+    spill: fileSpill(tmpdir()),
     heartbeatIntervalMs: config.heartbeatIntervalMs ?? (defaults.heartbeatIntervalMs as number),
     leaseMs: config.leaseMs ?? (defaults.leaseMs as number),
     log,

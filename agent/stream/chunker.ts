@@ -1,3 +1,5 @@
+import type { Spill, SpillFactory, SpilledBody } from './spill.js';
+
 /**
  * Cuts the event stream of a binlog into chunks: contiguous byte ranges of one file, made of
  * whole events, each ending on a transaction boundary or at the end of the file.
@@ -11,7 +13,8 @@
  * - at a transaction boundary, once the finished transactions waiting hold `maxBytes`;
  * - on `tick`, once the oldest finished transaction has waited `maxAgeMs` (measured from its
  *   arrival here, so a quiet server produces no chunks at all: an idle minute costs no PUT).
- * An unfinished transaction is never cut; it waits for its end.
+ * An unfinished transaction is never cut; it waits for its end. One that alone outgrows
+ * `maxBytes` is spilled to disk (when a spill is configured) and becomes a chunk of its own.
  */
 export interface ChunkerEvent {
   file: string;
@@ -34,7 +37,10 @@ export interface Chunk {
   start: number;
   /** Offset just past the last event. */
   end: number;
-  body: Buffer;
+  /** The chunk's bytes in memory, or (`spilled`) on local disk. */
+  body?: Buffer;
+  spilled?: SpilledBody;
+  sizeBytes: number;
   firstGtid: string;
   lastGtid: string;
   firstTs: number;
@@ -47,9 +53,27 @@ export interface Chunk {
 export interface ChunkerOptions {
   maxBytes: number;
   maxAgeMs: number;
+  /**
+   * Where a transaction goes once it alone exceeds `maxBytes`: it is written out event by event
+   * and becomes one chunk of its own, so memory never holds it whole. Without it, such a
+   * transaction is held in memory until it ends.
+   */
+  spill?: SpillFactory;
 }
 
 export class ChunkOrderError extends Error {}
+
+/** A transaction being spilled: its events are on disk, its description here. */
+interface Spilling {
+  spill: Spill;
+  file: string;
+  start: number;
+  firstGtid: string;
+  lastGtid: string;
+  firstTs: number;
+  lastTs: number;
+  events: number;
+}
 
 export class Chunker {
   /** Finished transactions (and events between transactions) waiting to be cut. */
@@ -61,10 +85,11 @@ export class Chunker {
   private openBytes = 0;
   private file: string | undefined;
   private next: number | undefined;
+  private spilling: Spilling | undefined;
 
   constructor(private readonly opts: ChunkerOptions) {}
 
-  /** Bytes held: finished and unfinished. */
+  /** Bytes held in memory: finished and unfinished (a spilled transaction is on disk). */
   get heldBytes(): number {
     return this.readyBytes + this.openBytes;
   }
@@ -82,26 +107,97 @@ export class Chunker {
       out.push(...this.cut());
       this.open = [];
       this.openBytes = 0;
+      this.spilling?.spill.discard();
+      this.spilling = undefined;
     } else if (this.next !== undefined && ev.start !== this.next) {
       throw new ChunkOrderError(`event at ${ev.file}:${ev.start} does not follow ${this.file}:${this.next}`);
     }
     this.file = ev.file;
     this.next = ev.start + ev.bytes.length;
-    this.open.push(ev);
-    this.openBytes += ev.bytes.length;
+    if (this.spilling) {
+      this.appendSpilled(ev);
+    } else {
+      this.open.push(ev);
+      this.openBytes += ev.bytes.length;
+      if (this.opts.spill && this.openBytes > this.opts.maxBytes && !(ev.boundary || ev.endsFile)) {
+        out.push(...this.cut()); // finished transactions go first, in their own chunk
+        this.startSpill();
+      }
+    }
     if (ev.boundary || ev.endsFile) {
-      if (this.ready.length === 0) this.readySinceMs = nowMs;
-      this.ready.push(...this.open);
-      this.readyBytes += this.openBytes;
-      this.open = [];
-      this.openBytes = 0;
-      if (ev.endsFile || this.readyBytes >= this.opts.maxBytes) out.push(...this.cut());
+      if (this.spilling) {
+        out.push(this.finishSpill());
+      } else {
+        if (this.ready.length === 0) this.readySinceMs = nowMs;
+        this.ready.push(...this.open);
+        this.readyBytes += this.openBytes;
+        this.open = [];
+        this.openBytes = 0;
+        if (ev.endsFile || this.readyBytes >= this.opts.maxBytes) out.push(...this.cut());
+      }
     }
     if (ev.endsFile) {
       this.file = undefined;
       this.next = undefined;
     }
     return out;
+  }
+
+  private startSpill(): void {
+    const first = this.open[0]!;
+    this.spilling = {
+      spill: this.opts.spill!(),
+      file: first.file,
+      start: first.start,
+      firstGtid: '',
+      lastGtid: '',
+      firstTs: first.timestampSec,
+      lastTs: first.timestampSec,
+      events: 0,
+    };
+    for (const e of this.open) this.appendSpilled(e);
+    this.open = [];
+    this.openBytes = 0;
+  }
+
+  private appendSpilled(ev: ChunkerEvent): void {
+    const s = this.spilling!;
+    s.spill.append(ev.bytes);
+    s.events++;
+    s.lastTs = ev.timestampSec;
+    if (ev.gtid !== undefined) {
+      s.firstGtid ||= ev.gtid;
+      s.lastGtid = ev.gtid;
+    }
+  }
+
+  private finishSpill(): Chunk {
+    const s = this.spilling!;
+    this.spilling = undefined;
+    const spilled = s.spill.finish();
+    return {
+      file: s.file,
+      start: s.start,
+      end: s.start + spilled.sizeBytes,
+      spilled,
+      sizeBytes: spilled.sizeBytes,
+      firstGtid: s.firstGtid,
+      lastGtid: s.lastGtid,
+      firstTs: s.firstTs,
+      lastTs: s.lastTs,
+      events: s.events,
+      endsFile: false,
+    };
+  }
+
+  /** Drops what is held, removing a spill file (the stream is being abandoned). */
+  discard(): void {
+    this.spilling?.spill.discard();
+    this.spilling = undefined;
+    this.ready = [];
+    this.open = [];
+    this.readyBytes = 0;
+    this.openBytes = 0;
   }
 
   tick(nowMs: number): Chunk[] {
@@ -127,6 +223,7 @@ export class Chunker {
         start: first.start,
         end: last.start + last.bytes.length,
         body: Buffer.concat(events.map((e) => e.bytes)),
+        sizeBytes: last.start + last.bytes.length - first.start,
         firstGtid: gtids[0]?.gtid ?? '',
         lastGtid: gtids[gtids.length - 1]?.gtid ?? '',
         firstTs: first.timestampSec,

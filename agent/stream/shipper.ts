@@ -36,6 +36,11 @@ interface Pending {
   uploaded: Promise<void>;
 }
 
+/** Bytes a chunk holds in memory (a spilled one is on disk). */
+function memoryBytes(chunk: Chunk): number {
+  return chunk.body?.length ?? 0;
+}
+
 /** The metadata every chunk object carries (DESIGN.md, interface contract). */
 export function chunkMetadata(chunk: Chunk, sha256: string): Record<string, string> {
   return {
@@ -95,13 +100,14 @@ export class Shipper {
   /** Queues a chunk; resolves once it is accepted (not yet durable). */
   async submit(chunk: Chunk): Promise<void> {
     this.throwIfFatal();
-    while ((this.heldBytes > 0 && this.heldBytes + chunk.body.length > this.opts.maxHeldBytes) || this.inFlight >= this.opts.maxInFlight) {
+    const held = memoryBytes(chunk);
+    while ((this.heldBytes > 0 && this.heldBytes + held > this.opts.maxHeldBytes) || this.inFlight >= this.opts.maxInFlight) {
       await new Promise<void>((resolve) => this.waiters.push(resolve));
       this.throwIfFatal();
     }
     const seq = this.nextSeq++;
     const key = chunkKey(this.opts.prefix, this.opts.clusterId, { epoch: this.opts.epoch, seq, file: chunk.file, start: chunk.start, end: chunk.end });
-    this.heldBytes += chunk.body.length;
+    this.heldBytes += held;
     this.inFlight++;
     const uploaded = this.upload(key, chunk).finally(() => {
       this.inFlight--;
@@ -147,10 +153,16 @@ export class Shipper {
   }
 
   private async upload(key: string, chunk: Chunk): Promise<void> {
-    const sha256 = sha256Hex(chunk.body);
+    const sha256 = chunk.spilled ? chunk.spilled.sha256 : sha256Hex(chunk.body!);
     await retrying(async () => {
       try {
-        await this.opts.objects.putIfAbsent(key, chunk.body, sha256, chunkMetadata(chunk, sha256));
+        if (chunk.spilled) {
+          // a spilled transaction streams from disk, by multipart when large
+          const stored = await this.opts.objects.putStreamIfAbsent(key, chunk.spilled.open(), chunkMetadata(chunk, sha256));
+          if (stored.sha256 !== sha256) throw new ChunkConflictError(key, stored.sha256, sha256);
+        } else {
+          await this.opts.objects.putIfAbsent(key, chunk.body!, sha256, chunkMetadata(chunk, sha256));
+        }
       } catch (err) {
         if (!(err instanceof ObjectExistsError)) throw err;
         // a retry after a put that landed, or a restart that re-cut the same chunk
@@ -187,7 +199,8 @@ export class Shipper {
     }, this.retryOpts(`advance durable position to ${p.key}`));
     this.last = position;
     this.queue.shift();
-    this.heldBytes -= p.chunk.body.length;
+    this.heldBytes -= memoryBytes(p.chunk);
+    p.chunk.spilled?.remove();
     this.wake();
     this.opts.onDurable?.(position, p.chunk);
   }

@@ -7,6 +7,7 @@ import { isRetryable, retrying, sleep, type Backoff } from '../retry.js';
 import { Chunker, type ChunkerEvent } from './chunker.js';
 import { ClusterStateRepo, type ClusterState } from './cluster-state.js';
 import { Shipper } from './shipper.js';
+import type { SpillFactory } from './spill.js';
 
 /**
  * Tells, event by event, where transactions begin and end (agent/binlog/transaction.ts). It sees
@@ -30,6 +31,8 @@ export interface StreamerOptions {
   from: 'oldest' | 'current';
   chunkMaxBytes: number;
   chunkMaxAgeMs: number;
+  /** Where a transaction larger than `chunkMaxBytes` is spilled while it streams. */
+  spill?: SpillFactory;
   heartbeatIntervalMs: number;
   leaseMs: number;
   maxInFlight?: number;
@@ -234,7 +237,11 @@ export class Streamer {
    * connection; the next dump begins at `resumeAt` and reads it again.
    */
   private async streamOnce(shipper: Shipper): Promise<void> {
-    const chunker = new Chunker({ maxBytes: this.opts.chunkMaxBytes, maxAgeMs: this.opts.chunkMaxAgeMs });
+    const chunker = new Chunker({
+      maxBytes: this.opts.chunkMaxBytes,
+      maxAgeMs: this.opts.chunkMaxAgeMs,
+      ...(this.opts.spill ? { spill: this.opts.spill } : {}),
+    });
     const classifier = this.opts.newClassifier();
     const submit = async (chunks: ReturnType<Chunker['flush']>) => {
       for (const c of chunks) {
@@ -280,6 +287,7 @@ export class Streamer {
     } catch (err) {
       // what was finished is still good: store it, then let the caller reconnect from its end
       await submit(chunker.flush()).catch(() => undefined);
+      chunker.discard();
       throw err;
     } finally {
       this.current = undefined;

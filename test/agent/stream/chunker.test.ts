@@ -1,6 +1,11 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
 import { Chunker, ChunkOrderError, type ChunkerEvent } from '../../../agent/stream/chunker.js';
+import { fileSpill } from '../../../agent/stream/spill.js';
 
 /** A synthetic event stream: `spec` letters are G(tid) Q(uery) X(id) R(otate) F(ormat desc). */
 function events(spec: string, file = 'f.000001', start = 4, size = 10): ChunkerEvent[] {
@@ -77,7 +82,45 @@ describe('chunker', () => {
     const c = new Chunker({ maxBytes: 25, maxAgeMs: 5 });
     const evs = events('FGQXGQQQXGXGQXGQQX');
     const chunks = evs.flatMap((e, i) => [...c.push(e, i), ...c.tick(i)]).concat(c.flush());
-    assert.deepEqual(Buffer.concat(chunks.map((k) => k.body)), Buffer.concat(evs.map((e) => e.bytes)));
+    assert.deepEqual(Buffer.concat(chunks.map((k) => k.body!)), Buffer.concat(evs.map((e) => e.bytes)));
     for (let i = 1; i < chunks.length; i++) assert.equal(chunks[i]!.start, chunks[i - 1]!.end);
+  });
+
+  describe('a transaction larger than the limit', () => {
+    const spillDir = mkdtempSync(join(tmpdir(), 'squirrel-spill-test-'));
+    after(() => rmSync(spillDir, { recursive: true, force: true }));
+
+    it('is spilled to disk and becomes one chunk of its own, after the finished ones', () => {
+      const c = new Chunker({ maxBytes: 35, maxAgeMs: 1000, spill: fileSpill(spillDir) });
+      const evs = events('GQXGQQQQQQXGQX');
+      const chunks = evs.flatMap((e) => c.push(e, 0)).concat(c.flush());
+      assert.deepEqual(chunks.map((k) => [k.start, k.end, k.spilled !== undefined]), [[4, 34, false], [34, 114, true], [114, 144, false]]);
+      const big = chunks[1]!;
+      assert.deepEqual(readFileSync(big.spilled!.path), Buffer.concat(evs.slice(3, 11).map((e) => e.bytes)));
+      assert.equal(big.sizeBytes, 80);
+      assert.equal(big.firstGtid, '0-1-2');
+      assert.equal(big.spilled!.sha256, createHash('sha256').update(readFileSync(big.spilled!.path)).digest('hex'));
+      assert.ok(c.heldBytes <= 35, 'a spilled transaction is not held in memory');
+      big.spilled!.remove();
+      assert.equal(existsSync(big.spilled!.path), false);
+    });
+
+    it('holds at most one event of it in memory while it streams', () => {
+      const c = new Chunker({ maxBytes: 25, maxAgeMs: 1000, spill: fileSpill(spillDir) });
+      let peak = 0;
+      for (const e of events(`G${'Q'.repeat(200)}X`)) {
+        c.push(e, 0);
+        peak = Math.max(peak, c.heldBytes);
+      }
+      assert.ok(peak <= 30, `held ${peak} bytes`);
+    });
+
+    it('is discarded with its file when the server switches files mid-transaction', () => {
+      const c = new Chunker({ maxBytes: 15, maxAgeMs: 1000, spill: fileSpill(spillDir) });
+      events('GQQQ').forEach((e) => c.push(e, 0));
+      const before = readdirSync(spillDir).length;
+      c.push(events('F', 'f.000002')[0]!, 0);
+      assert.equal(readdirSync(spillDir).length, before - 1);
+    });
   });
 });

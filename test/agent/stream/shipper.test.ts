@@ -11,7 +11,7 @@ import { Shipper } from '../../../agent/stream/shipper.js';
 import { sha256Hex } from '../../../agent/store/bytes.js';
 
 function chunk(start: number, size = 10, file = 'f.000001'): Chunk {
-  return { file, start, end: start + size, body: Buffer.alloc(size, start % 251), firstGtid: `0-1-${start}`, lastGtid: `0-1-${start}`, firstTs: 1, lastTs: 1, events: 1, endsFile: false };
+  return { file, start, end: start + size, body: Buffer.alloc(size, start % 251), sizeBytes: size, firstGtid: `0-1-${start}`, lastGtid: `0-1-${start}`, firstTs: 1, lastTs: 1, events: 1, endsFile: false };
 }
 
 /** An object store whose puts are delayed or fail on demand. */
@@ -81,7 +81,7 @@ describe('shipper', () => {
   it('accepts a chunk that is already stored with the same bytes', async () => {
     const { objects, shipper, durable } = await setup();
     const c = chunk(4);
-    await objects.putIfAbsent('c1/binlog/000001/000000000001-f.000001-4-14', c.body, sha256Hex(c.body), { sha256: sha256Hex(c.body) });
+    await objects.putIfAbsent('c1/binlog/000001/000000000001-f.000001-4-14', c.body!, sha256Hex(c.body!), { sha256: sha256Hex(c.body!) });
     await shipper.submit(c);
     await shipper.drain();
     assert.equal(durable.length, 1);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { buildStreamer } from '../../../agent/cli/agent.js';
+import { buildStreamer, objectStoreFor } from '../../../agent/cli/agent.js';
 import { silentLogger } from '../../../agent/log.js';
 import { sleep } from '../../../agent/retry.js';
 import { ClusterStateRepo } from '../../../agent/stream/cluster-state.js';
@@ -28,6 +28,8 @@ describe('streaming agent', () => {
         if (i === 20) await server.query('FLUSH BINARY LOGS');
         if (i % 10 === 0) await sleep(120); // longer than the chunk age: the stream is cut here
       }
+      // one transaction of ~12 MiB, far over the 64 KiB chunk limit: spilled, then uploaded by multipart
+      await server.query("INSERT INTO app.t (v) SELECT REPEAT(CHAR(65 + seq % 26), 200) FROM app.seq_1_to_60000");
       await server.query('ALTER TABLE app.t ADD COLUMN w INT');
       await server.query('UPDATE app.t SET w = id WHERE id % 3 = 0');
       await waitCaughtUp(server, repo);
@@ -39,5 +41,8 @@ describe('streaming agent', () => {
     }
     const chunks = await assertChunksRebuildBinlog(t, server, config);
     assert.ok(chunks >= 5, `expected several chunks, got ${chunks}`);
+    let largest = 0;
+    for await (const o of objectStoreFor(config).list('stream-basic/binlog/')) largest = Math.max(largest, o.sizeBytes);
+    assert.ok(largest > 10 * 1024 * 1024, `the large transaction should be one chunk, largest is ${largest}`);
   });
 });
