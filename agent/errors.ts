@@ -229,3 +229,46 @@ export class ServerConfigError extends SquirrelError {
     });
   }
 }
+
+/**
+ * A restore cannot give what was asked without a hole: a chunk is missing or damaged, the chain
+ * has a gap, a base backup is damaged, or no base backup can reach the target. Names the object.
+ * Nothing past the last good transaction has been applied when this is thrown.
+ */
+export class RestoreRefusedError extends SquirrelError {
+  readonly code = 'RESTORE_REFUSED';
+  constructor(readonly object: string, message: string, details: ErrorDetails = {}) {
+    super(`restore refused: ${object}: ${message}`, details);
+  }
+}
+
+/** A base backup was taken but cannot be marked complete (its binlog did not become durable in time). */
+export class BackupIncompleteError extends SquirrelError {
+  readonly code = 'BACKUP_INCOMPLETE';
+  override readonly retryable = true;
+  constructor(readonly backupId: string, message: string, details: ErrorDetails = {}) {
+    super(`base backup ${backupId} is incomplete: ${message}`, details);
+  }
+}
+
+/**
+ * The binlog cannot be served (or replayed) past this object: a chunk is missing, its bytes do not
+ * match their SHA-256 or an event its CRC32, or the chain of chunks has a gap. Names the object.
+ */
+export class BinlogChainError extends SquirrelError {
+  readonly code = 'BINLOG_CHAIN';
+  constructor(readonly object: string, message: string, details: ErrorDetails = {}) {
+    super(`binlog chain broken at ${object}: ${message}`, {
+      hint: 'Run `squirrel verify` to list every damaged or missing chunk. Nothing past the last good transaction before this object can be served.',
+      ...details,
+    });
+  }
+}
+
+/** A server replaying the binlog as a replica of the fake primary stopped short of its target. */
+export class ReplayError extends SquirrelError {
+  readonly code = 'REPLAY';
+  constructor(readonly target: string, message: string, details: ErrorDetails = {}) {
+    super(`replay into ${target} failed: ${message}`, details);
+  }
+}

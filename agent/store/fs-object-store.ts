@@ -67,7 +67,7 @@ export class FsObjectStore implements ObjectStore {
   async putIfAbsent(key: string, body: Buffer, sha256: string, metadata: Record<string, string>): Promise<void> {
     const actual = sha256Hex(body);
     if (actual !== sha256) throw new ChecksumMismatchError(key, sha256, actual);
-    if (await this.head(key)) throw new ObjectExistsError(key);
+    // no existence check first: place() links, which fails atomically when the key exists
     const tmp = await this.tmpFile();
     await writeFile(tmp, body);
     await this.place(key, tmp, metadata);

@@ -145,18 +145,22 @@ export class ClusterStateRepo {
     return cause as Error;
   }
 
-  /** Moves the durable position from seq `position.seq - 1` to `position`. */
-  async advance(holder: string, position: DurablePosition): Promise<void> {
+  /**
+   * Moves the durable position from `previousSeq` (by default the chunk just before) forward to
+   * `position`, in one conditional write: it fails unless the position is still at `previousSeq`.
+   */
+  async advance(holder: string, position: DurablePosition, previousSeq = position.seq - 1): Promise<void> {
+    if (position.seq <= previousSeq) throw new PositionConflictError(this.clusterId, previousSeq, position.seq, { hint: 'The durable position only moves forward.' });
     try {
       await this.store.update(this.pk, stateSk, { durable: position as unknown as Value, durableSeq: position.seq }, {
-        and: [{ field: 'epoch', eq: position.epoch }, { field: 'durableSeq', eq: position.seq - 1 }, { field: 'leaseHolder', eq: holder }],
+        and: [{ field: 'epoch', eq: position.epoch }, { field: 'durableSeq', eq: previousSeq }, { field: 'leaseHolder', eq: holder }],
       });
     } catch (err) {
       if (!(err instanceof ConditionFailedError)) throw err;
       const refusal = await this.refusal(position.epoch, holder, err);
       if (refusal !== err) throw refusal;
       const current = await this.read();
-      throw new PositionConflictError(this.clusterId, position.seq - 1, current?.durableSeq ?? -1, { cause: err });
+      throw new PositionConflictError(this.clusterId, previousSeq, current?.durableSeq ?? -1, { cause: err });
     }
   }
 

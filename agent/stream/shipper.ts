@@ -34,6 +34,8 @@ interface Pending {
   key: string;
   chunk: Chunk;
   uploaded: Promise<void>;
+  /** Set once `uploaded` has resolved. */
+  done: boolean;
 }
 
 /** Bytes a chunk holds in memory (a spilled one is on disk). */
@@ -73,9 +75,12 @@ export class Shipper {
   private waiters: (() => void)[] = [];
   private stopped = false;
   private last: DurablePosition | undefined;
+  /** The seq the durable position holds (as this shipper last wrote it). */
+  private advancedSeq: number;
 
   constructor(private readonly opts: ShipperOptions) {
     this.nextSeq = opts.durableSeq + 1;
+    this.advancedSeq = opts.durableSeq;
     this.last = opts.durable ?? undefined;
   }
 
@@ -114,7 +119,8 @@ export class Shipper {
       this.wake();
     });
     uploaded.catch(() => undefined); // observed through the advance chain
-    const pending: Pending = { seq, key, chunk, uploaded };
+    const pending: Pending = { seq, key, chunk, uploaded, done: false };
+    uploaded.then(() => (pending.done = true), () => undefined);
     this.queue.push(pending);
     this.advancing = this.advancing.then(() => this.advanceTo(pending)).catch((err) => {
       this.fatal ??= err;
@@ -174,21 +180,32 @@ export class Shipper {
     }, this.retryOpts(`upload ${key}`));
   }
 
+  /**
+   * Makes `p` durable, together with every later chunk whose upload has already finished: one
+   * conditional write covers them all (from the last durable seq to the newest contiguous one),
+   * so a slow state store does not hold the stream back one write per chunk.
+   */
   private async advanceTo(p: Pending): Promise<void> {
     this.throwIfFatal();
+    if (this.last && this.last.epoch === this.opts.epoch && p.seq <= this.advancedSeq) return; // covered by an earlier batch
     await p.uploaded;
+    let upTo = 0;
+    while (upTo + 1 < this.queue.length && this.queue[upTo + 1]!.done) upTo++;
+    const newest = this.queue[upTo]!;
+    const gtid = [...this.queue.slice(0, upTo + 1)].reverse().find((q) => q.chunk.lastGtid)?.chunk.lastGtid || this.last?.gtid || '';
     const position: DurablePosition = {
       epoch: this.opts.epoch,
-      seq: p.seq,
-      file: p.chunk.file,
-      end: p.chunk.end,
-      gtid: p.chunk.lastGtid || this.last?.gtid || '',
-      key: p.key,
+      seq: newest.seq,
+      file: newest.chunk.file,
+      end: newest.chunk.end,
+      gtid,
+      key: newest.key,
       at: new Date((this.opts.now ?? Date.now)()).toISOString(),
     };
+    const previousSeq = this.advancedSeq;
     await retrying(async () => {
       try {
-        await this.opts.state.advance(this.opts.holder, position);
+        await this.opts.state.advance(this.opts.holder, position, previousSeq);
       } catch (err) {
         if (!(err instanceof UnavailableError)) throw err;
         // the write may have landed before the failure: re-read before trying again
@@ -196,12 +213,14 @@ export class Shipper {
         if (current?.epoch === position.epoch && current.durableSeq === position.seq && current.durable?.key === position.key) return;
         throw err;
       }
-    }, this.retryOpts(`advance durable position to ${p.key}`));
+    }, this.retryOpts(`advance durable position to ${newest.key}`));
     this.last = position;
-    this.queue.shift();
-    this.heldBytes -= memoryBytes(p.chunk);
-    p.chunk.spilled?.remove();
+    this.advancedSeq = position.seq;
+    for (const done of this.queue.splice(0, upTo + 1)) {
+      this.heldBytes -= memoryBytes(done.chunk);
+      done.chunk.spilled?.remove();
+      this.opts.onDurable?.(position, done.chunk);
+    }
     this.wake();
-    this.opts.onDurable?.(position, p.chunk);
   }
 }

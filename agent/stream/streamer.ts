@@ -58,7 +58,6 @@ export class Streamer {
   private shipper: Shipper | undefined;
   private epoch = 0;
   private lastSeen: { file: string; pos: number } | undefined;
-  private wakeStop: (() => void) | undefined;
   /** Just past the last chunk handed to the shipper: where a new dump must begin. */
   private resumeAt = { file: '', pos: 0 };
 
@@ -71,14 +70,12 @@ export class Streamer {
   /** Asks the loop to stop after cutting and storing what it holds. */
   async stop(): Promise<void> {
     this.stopping = true;
-    this.wakeStop?.();
     await this.current?.close().catch(() => undefined);
   }
 
   private fail(err: unknown): void {
     this.fatal ??= err;
     this.stopping = true;
-    this.wakeStop?.();
     void this.current?.close().catch(() => undefined);
   }
 
@@ -243,29 +240,25 @@ export class Streamer {
       ...(this.opts.spill ? { spill: this.opts.spill } : {}),
     });
     const classifier = this.opts.newClassifier();
-    const submit = async (chunks: ReturnType<Chunker['flush']>) => {
-      for (const c of chunks) {
-        await shipper.submit(c);
-        this.resumeAt = { file: c.file, pos: c.end };
-      }
+    // Chunks reach the shipper through one promise chain, in the order the chunker cut them,
+    // whether the cut came from an event or from the age timer.
+    let lane: Promise<void> = Promise.resolve();
+    const submit = (chunks: ReturnType<Chunker['flush']>): Promise<void> => {
+      if (chunks.length === 0) return lane;
+      lane = lane.then(async () => {
+        for (const c of chunks) {
+          await shipper.submit(c);
+          this.resumeAt = { file: c.file, pos: c.end };
+        }
+      });
+      return lane;
     };
     const stream = await this.opts.source.stream(this.resumeAt);
     this.current = stream;
-    const it = stream[Symbol.asyncIterator]();
-    const stopped = new Promise<'stop'>((resolve) => (this.wakeStop = () => resolve('stop')));
+    if (this.stopping) await stream.close();
+    const timer = setInterval(() => void submit(chunker.tick(this.now())).catch(() => undefined), Math.max(5, Math.min(50, this.opts.chunkMaxAgeMs / 2)));
     try {
-      let next = it.next();
-      while (!this.stopping) {
-        const tick = sleep(Math.max(5, Math.min(50, this.opts.chunkMaxAgeMs / 2))).then(() => 'tick' as const);
-        const got = await Promise.race([next, tick, stopped]);
-        if (got === 'stop') break;
-        if (got === 'tick') {
-          await submit(chunker.tick(this.now()));
-          continue;
-        }
-        if (got.done) break;
-        next = it.next();
-        const ev = got.value;
+      for await (const ev of stream) {
         if (ev.end !== null) this.lastSeen = { file: ev.file, pos: ev.end };
         else if (ev.logPos > 0) this.lastSeen = { file: ev.file, pos: ev.logPos };
         // artificial events (a re-sent FORMAT_DESCRIPTION) still tell the classifier the format
@@ -280,18 +273,24 @@ export class Streamer {
           endsFile: c.endsFile,
           ...(c.gtid ? { gtid: c.gtid } : {}),
         };
-        await submit(chunker.push(chunkerEvent, this.now()));
-        await submit(chunker.tick(this.now()));
+        const cut = chunker.push(chunkerEvent, this.now());
+        // wait only when something was cut: that is where the shipper pushes back
+        if (cut.length > 0) await submit(cut);
+        if (this.stopping) break;
       }
+      clearInterval(timer);
       await submit(chunker.flush());
     } catch (err) {
+      clearInterval(timer);
       // what was finished is still good: store it, then let the caller reconnect from its end
       await submit(chunker.flush()).catch(() => undefined);
       chunker.discard();
       throw err;
     } finally {
+      clearInterval(timer);
       this.current = undefined;
       await stream.close().catch(() => undefined);
     }
   }
+
 }

@@ -35,11 +35,12 @@ async function setup(objects = new ScriptedStore()) {
   const stateStore = new MemoryStateStore();
   const state = new ClusterStateRepo(stateStore, 'c1');
   await state.claimFirstEpoch({ file: 'f.000001', pos: 4, gtid: '' }, 'me', Date.now(), 60_000);
-  const durable: DurablePosition[] = [];
+  /** Each chunk as it became durable, with the position that covered it. */
+  const durable: (DurablePosition & { chunkEnd: number })[] = [];
   const shipper = new Shipper({
     objects, state, prefix: '', clusterId: 'c1', epoch: 1, holder: 'me', durableSeq: 0,
     maxInFlight: 4, maxHeldBytes: 1000, log: silentLogger, backoff: { baseMs: 1, maxMs: 5 },
-    onDurable: (p) => durable.push(p),
+    onDurable: (p, c) => durable.push({ ...p, chunkEnd: c.end }),
   });
   return { objects, stateStore, state, shipper, durable };
 }
@@ -50,7 +51,10 @@ describe('shipper', () => {
     objects.delays.set(4, 30); // the first chunk is the slowest
     for (const start of [4, 14, 24, 34]) await shipper.submit(chunk(start));
     await shipper.drain();
-    assert.deepEqual(durable.map((p) => [p.seq, p.end]), [[1, 14], [2, 24], [3, 34], [4, 44]]);
+    // every chunk is reported once, in order; the later ones, stored while the first was still
+    // uploading, become durable in the same write as the first
+    assert.deepEqual(durable.map((p) => p.chunkEnd), [14, 24, 34, 44]);
+    assert.deepEqual(durable.map((p) => p.seq), [4, 4, 4, 4]);
     const s = await state.read();
     assert.equal(s?.durable?.key, 'c1/binlog/000001/000000000004-f.000001-34-44');
     const stored = await objects.get(s!.durable!.key);
@@ -74,7 +78,8 @@ describe('shipper', () => {
     objects.failuresLeft = 5;
     for (const start of [4, 14]) await shipper.submit(chunk(start));
     await shipper.drain();
-    assert.deepEqual(durable.map((p) => p.seq), [1, 2]);
+    assert.deepEqual(durable.map((p) => p.chunkEnd), [14, 24]);
+    assert.equal(durable[1]!.seq, 2);
     assert.equal(objects.puts, 7);
   });
 
@@ -116,5 +121,14 @@ describe('shipper', () => {
     assert.ok(Date.now() - t0 >= 30, 'second submit should have waited');
     assert.ok(shipper.held <= 1000);
     await shipper.drain();
+  });
+
+  it('moves the position one chunk at a time when each is stored before the next arrives', async () => {
+    const { shipper, durable } = await setup();
+    for (const start of [4, 14, 24]) {
+      await shipper.submit(chunk(start));
+      await shipper.drain();
+    }
+    assert.deepEqual(durable.map((p) => [p.seq, p.end]), [[1, 14], [2, 24], [3, 34]]);
   });
 });
