@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import mysql from 'mysql2/promise';
+import { serverEnd, waitCaughtUp } from '../agent/local/catch-up.js';
 import { MariaDbServer } from '../agent/local/mariadb.js';
 import { startLocalStack, type LocalStack } from '../agent/local/stack.js';
 import { sha256Hex } from '../agent/store/bytes.js';
@@ -43,21 +44,15 @@ function agentEnv(e: Env, clusterId: string, extra: Record<string, string> = {})
   return { ...e.stack.env, SQUIRREL_CLUSTER_ID: clusterId, SQUIRREL_MYSQL_URL: e.server.url, SQUIRREL_LOG_LEVEL: 'warn', SQUIRREL_AGENT_ID: `bench-${clusterId}`, ...extra };
 }
 
-async function serverEnd(server: MariaDbServer): Promise<{ file: string; pos: number }> {
-  const [s] = await server.query<{ File: string; Position: number }[]>('SHOW MASTER STATUS');
-  return { file: s!.File, pos: Number(s!.Position) };
-}
-
 /** Waits until the durable position reaches `end`; returns when it did (ms since epoch). */
 async function waitDurable(repo: ClusterStateRepo, end: { file: string; pos: number }, timeoutMs: number, agent?: AgentProcess): Promise<number> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const d = (await repo.read())?.durable;
-    if (d && (d.file > end.file || (d.file === end.file && d.end >= end.pos))) return Date.now();
-    if (agent && agent.child.exitCode !== null) throw new Error(`agent exited: ${agent.log.slice(-2000)}`);
-    if (Date.now() > deadline) throw new Error(`durable ${JSON.stringify(d)} did not reach ${end.file}:${end.pos}`);
-    await sleep(20);
-  }
+  await waitCaughtUp(repo, end, {
+    timeoutMs,
+    check: () => {
+      if (agent && agent.child.exitCode !== null) throw new Error(`agent exited: ${agent.log.slice(-2000)}`);
+    },
+  });
+  return Date.now();
 }
 
 /** 1. Lag: every commit's time and GTID sequence, against when the durable position covered it. */

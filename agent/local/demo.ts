@@ -14,6 +14,7 @@ import { sleep } from '../retry.js';
 import { ClusterStateRepo } from '../stream/cluster-state.js';
 import { openStateStore } from '../wiring.js';
 import { compareWithServer, rebuildFiles } from './binlog-compare.js';
+import { localAgentConfig, waitCaughtUp } from './catch-up.js';
 import { MariaDbServer } from './mariadb.js';
 import { startLocalStack, type LocalStack } from './stack.js';
 
@@ -52,7 +53,6 @@ async function main(): Promise<number> {
 
     say('[1/6] starting the local S3 and DynamoDB stand-ins');
     stack = await startLocalStack({ clusterId: 'demo' });
-    for (const [k, v] of Object.entries(stack.env)) if (k.startsWith('AWS_')) process.env[k] = v;
     say(`      S3 ${stack.s3.endpoint} (bucket ${stack.bucket}), DynamoDB ${stack.dynamodb.endpoint} (table ${stack.table})`);
 
     say('[2/6] starting a MariaDB primary (binlog on, ROW format, GTID strict mode, sync_binlog=1)');
@@ -63,17 +63,7 @@ async function main(): Promise<number> {
     const facts = await gatherFacts(server.url, 4_000_000_001);
     say(formatReport(evaluate(facts), flavourOf(facts.version)).replace(/^/gm, '      '));
 
-    const config = {
-      clusterId: 'demo',
-      mysqlUrl: server.url,
-      bucket: stack.bucket,
-      table: stack.table,
-      region: stack.region,
-      s3Endpoint: stack.s3.endpoint,
-      dynamodbEndpoint: stack.dynamodb.endpoint,
-      prefix: '',
-      agentId: 'demo-agent',
-    };
+    const config = { ...localAgentConfig(stack, server.url, 'demo'), agentId: 'demo-agent' };
     say(`[4/6] squirrel agent streaming while ${TRANSACTIONS} transactions commit`);
     const { streamer, close } = buildStreamer(config, createLogger('error'), 'oldest');
     const running = streamer.run();
@@ -90,13 +80,7 @@ async function main(): Promise<number> {
     };
     while (!(await Promise.race([load.then(() => true), sleep(1000).then(() => false)]))) await print();
     committed = TRANSACTIONS;
-    const [status] = (await server.query<{ File: string; Position: number }[]>('SHOW MASTER STATUS'))!;
-    for (;;) {
-      const d = (await repo.read())?.durable;
-      if (d && d.file === status!.File && d.end >= Number(status!.Position)) break;
-      if (Date.now() - t0 > 120_000) throw new Error('the agent did not catch up within 2 minutes');
-      await sleep(50);
-    }
+    await waitCaughtUp(repo, server, { timeoutMs: 120_000 });
     await print();
     say(`      all ${TRANSACTIONS} transactions durable ${((Date.now() - t0) / 1000).toFixed(1)} s after the load began`);
     await streamer.stop();

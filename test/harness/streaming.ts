@@ -4,22 +4,14 @@ import { objectStoreFor } from '../../agent/cli/agent.js';
 import { compareWithServer, rebuildFiles } from '../../agent/local/binlog-compare.js';
 import type { MariaDbServer } from '../../agent/local/mariadb.js';
 import type { LocalStack } from '../../agent/local/stack.js';
-import { sleep } from '../../agent/retry.js';
+import { localAgentConfig, waitCaughtUp as waitUntilDurable } from '../../agent/local/catch-up.js';
 import { ClusterStateRepo } from '../../agent/stream/cluster-state.js';
 import { openStateStore } from '../../agent/wiring.js';
 
-/** Agent configuration pointing at a private server and the local stack (sets the stack's AWS_* credentials). */
+/** Agent configuration for tests: the local stack, small chunks, fast heartbeats. */
 export function agentConfig(server: MariaDbServer, stack: LocalStack, clusterId: string) {
-  for (const [k, v] of Object.entries(stack.env)) if (k.startsWith('AWS_')) process.env[k] = v;
   return {
-    clusterId,
-    mysqlUrl: server.url,
-    bucket: stack.bucket,
-    table: stack.table,
-    region: stack.region,
-    s3Endpoint: stack.s3.endpoint,
-    dynamodbEndpoint: stack.dynamodb.endpoint,
-    prefix: '',
+    ...localAgentConfig(stack, server.url, clusterId),
     chunkMaxAgeMs: 50,
     chunkMaxBytes: 64 * 1024,
     heartbeatIntervalMs: 200,
@@ -30,14 +22,7 @@ export function agentConfig(server: MariaDbServer, stack: LocalStack, clusterId:
 
 /** Waits until the durable position reaches where the server is writing now. */
 export async function waitCaughtUp(server: MariaDbServer, repo: ClusterStateRepo, timeoutMs = 30_000): Promise<void> {
-  const [status] = await server.query<{ File: string; Position: number }[]>('SHOW MASTER STATUS');
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const d = (await repo.read())?.durable;
-    if (d && d.file === status!.File && d.end >= Number(status!.Position)) return;
-    if (Date.now() > deadline) throw new Error(`not caught up: durable ${JSON.stringify(d)}, server at ${status!.File}:${status!.Position}`);
-    await sleep(50);
-  }
+  await waitUntilDurable(repo, server, { timeoutMs });
 }
 
 export async function assertChunksRebuildBinlog(t: TestContext, server: MariaDbServer, config: ReturnType<typeof agentConfig>): Promise<number> {
