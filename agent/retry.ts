@@ -28,13 +28,19 @@ export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(r
  */
 export async function retrying<T>(
   op: () => Promise<T>,
-  opts: { policy?: Backoff; stopped?: () => boolean; onRetry?: (err: unknown, attempt: number, delayMs: number) => void } = {},
+  opts: {
+    policy?: Backoff;
+    stopped?: () => boolean;
+    onRetry?: (err: unknown, attempt: number, delayMs: number) => void;
+    /** Narrows which retryable errors are retried here (the caller handles the others). */
+    retryIf?: (err: unknown) => boolean;
+  } = {},
 ): Promise<T> {
   for (let attempt = 0; ; attempt++) {
     try {
       return await op();
     } catch (err) {
-      if (!isRetryable(err) || opts.stopped?.()) throw err;
+      if (!isRetryable(err) || (opts.retryIf && !opts.retryIf(err)) || opts.stopped?.()) throw err;
       const delay = backoffMs(attempt, opts.policy);
       opts.onRetry?.(err, attempt, delay);
       await sleep(delay);

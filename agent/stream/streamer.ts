@@ -108,7 +108,10 @@ export class Streamer {
         }
       }
       try {
-        const joined = await retrying(() => state.acquireLease(existing.epoch, this.opts.holder, this.now(), this.opts.leaseMs), this.retryOpts('take the lease'));
+        const joined = await retrying(() => state.acquireLease(existing.epoch, this.opts.holder, this.now(), this.opts.leaseMs), {
+          ...this.retryOpts('take the lease'),
+          retryIf: (e) => !(e instanceof LeaseHeldError), // a held lease is waited for below, not retried blindly
+        });
         const d = joined.durable;
         log.info(
           { epoch: joined.epoch, durableSeq: joined.durableSeq },
