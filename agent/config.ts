@@ -37,6 +37,10 @@ export const configSchema = z.object({
   chunkMaxBytes: z.coerce.number().int().min(4096),
   /** Cut a chunk once its first event is this old (at the next transaction boundary). */
   chunkMaxAgeMs: durationMs,
+  /** Chunk uploads running at once. */
+  uploadConcurrency: z.coerce.number().int().min(1).max(64),
+  /** Chunk bytes held in memory (uploading or waiting their turn) before reading the binlog pauses. */
+  uploadBufferBytes: z.coerce.number().int().min(1024 * 1024),
   heartbeatIntervalMs: durationMs,
   leaseMs: durationMs,
   /** Identity of this agent in the cluster's lease; stable across restarts. Default: host name and server address. */
@@ -57,6 +61,8 @@ export const defaults: Partial<Config> = {
   serverId: 4_000_000_001,
   chunkMaxBytes: 8 * 1024 * 1024,
   chunkMaxAgeMs: 200,
+  uploadConcurrency: 4,
+  uploadBufferBytes: 32 * 1024 * 1024,
   heartbeatIntervalMs: 1000,
   leaseMs: 15_000,
   serveUser: 'squirrel',

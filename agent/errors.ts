@@ -272,3 +272,23 @@ export class ReplayError extends SquirrelError {
     super(`replay into ${target} failed: ${message}`, details);
   }
 }
+
+/** AWS refused or could not find our credentials. */
+export class CredentialsError extends SquirrelError {
+  readonly code = 'CREDENTIALS';
+  constructor(readonly service: string, message: string, details: ErrorDetails = {}) {
+    super(`${service} credentials: ${message}`, {
+      hint: 'Set AWS credentials (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or an instance role) with access to the bucket and table; for the local stand-ins, source the env file that `squirrel local up` wrote.',
+      ...details,
+    });
+  }
+}
+
+/** Turns the SDK's credential failures into CredentialsError; undefined for other errors. */
+export function credentialsFailure(service: string, err: unknown): CredentialsError | undefined {
+  const name = (err as { name?: string }).name ?? '';
+  const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+  const known = ['CredentialsProviderError', 'InvalidAccessKeyId', 'SignatureDoesNotMatch', 'UnrecognizedClientException', 'InvalidSignatureException', 'ExpiredToken', 'ExpiredTokenException', 'AccessDenied', 'AccessDeniedException'];
+  if (known.includes(name) || status === 403) return new CredentialsError(service, (err as Error).message, { cause: err });
+  return undefined;
+}

@@ -52,6 +52,8 @@ export function buildStreamer(config: AgentConfig, log: Logger, from: 'oldest' |
     chunkMaxBytes: config.chunkMaxBytes ?? (defaults.chunkMaxBytes as number),
     chunkMaxAgeMs: config.chunkMaxAgeMs ?? (defaults.chunkMaxAgeMs as number),
     spill: fileSpill(tmpdir()),
+    maxInFlight: config.uploadConcurrency ?? (defaults.uploadConcurrency as number),
+    maxHeldBytes: config.uploadBufferBytes ?? (defaults.uploadBufferBytes as number),
     heartbeatIntervalMs: config.heartbeatIntervalMs ?? (defaults.heartbeatIntervalMs as number),
     leaseMs: config.leaseMs ?? (defaults.leaseMs as number),
     log,

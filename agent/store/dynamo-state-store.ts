@@ -1,6 +1,6 @@
 import { ConditionalCheckFailedException, DynamoDBServiceException, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { ConditionFailedError, UnavailableError } from '../errors.js';
+import { ConditionFailedError, UnavailableError, credentialsFailure } from '../errors.js';
 import type { Condition, Item, StateStore, Value } from '../ports/state-store.js';
 import { renderCondition } from './condition.js';
 
@@ -23,6 +23,8 @@ export class DynamoStateStore implements StateStore {
     if (err instanceof ConditionalCheckFailedException) {
       return new ConditionFailedError(`dynamodb://${this.table}/${pk}/${sk}`, 'conditional write failed', { cause: err });
     }
+    const denied = credentialsFailure(`dynamodb (${op} ${this.table}/${pk}/${sk})`, err);
+    if (denied) return denied;
     const status = err instanceof DynamoDBServiceException ? err.$metadata.httpStatusCode : undefined;
     if (status === undefined || status >= 500 || (err as Error).name === 'ProvisionedThroughputExceededException') {
       return new UnavailableError('dynamodb', `${op} ${this.table}/${pk}/${sk}: ${(err as Error).message}`, { cause: err });

@@ -13,7 +13,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { ObjectExistsError, UnavailableError, ChecksumMismatchError } from '../errors.js';
+import { ObjectExistsError, UnavailableError, ChecksumMismatchError, credentialsFailure } from '../errors.js';
 import type { ObjectInfo, ObjectStore, StoredObject } from '../ports/object-store.js';
 import { parts } from './bytes.js';
 
@@ -47,6 +47,8 @@ export class S3ObjectStore implements ObjectStore {
   private translate(err: unknown, key: string, op: string): Error {
     const status = statusOf(err);
     const name = (err as { name?: string }).name;
+    const denied = credentialsFailure(`s3 (${op} ${this.where(key)})`, err);
+    if (denied) return denied;
     if (status === 412 || name === 'PreconditionFailed') return new ObjectExistsError(this.where(key), { cause: err });
     if (name === 'BadDigest' || name === 'XAmzContentSHA256Mismatch') {
       return new ChecksumMismatchError(this.where(key), 'sent sha-256', 'stored body', { cause: err });

@@ -10,9 +10,10 @@ export class AgentProcess {
     private readonly output: string[],
   ) {}
 
-  static start(env: Record<string, string>, args: string[] = []): AgentProcess {
+  /** `nodeArgs` go to node itself (e.g. V8 flags), before the CLI. */
+  static start(env: Record<string, string>, args: string[] = [], nodeArgs: string[] = []): AgentProcess {
     const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('SQUIRREL_')));
-    const child = spawn(process.execPath, [CLI, 'agent', ...args], { env: { ...clean, NODE_NO_WARNINGS: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...nodeArgs, CLI, 'agent', ...args], { env: { ...clean, NODE_NO_WARNINGS: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     const output: string[] = [];
     const keep = (b: Buffer) => {
       output.push(b.toString());

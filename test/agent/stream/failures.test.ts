@@ -170,3 +170,15 @@ describe('the agent is never silent', () => {
     assert.match(denied.stderr, /authentication failed for root@127\.0\.0\.1/);
   });
 });
+
+describe('bad AWS credentials', () => {
+  it('stop the agent with an error that says what to set', async (t) => {
+    const server = await withMariaDb(t);
+    const stack = await withLocalStack(t);
+    const env = { ...stack.env, SQUIRREL_CLUSTER_ID: 'creds', SQUIRREL_MYSQL_URL: server.url, AWS_ACCESS_KEY_ID: 'wrong', AWS_SECRET_ACCESS_KEY: 'wrong' };
+    const r = await runCli(['agent'], { env, timeoutMs: 30_000 });
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /credentials/);
+    assert.match(r.stderr, /hint: Set AWS credentials/);
+  });
+});
