@@ -62,7 +62,7 @@ export const defaults: Partial<Config> = {
   chunkMaxBytes: 8 * 1024 * 1024,
   chunkMaxAgeMs: 200,
   uploadConcurrency: 4,
-  uploadBufferBytes: 32 * 1024 * 1024,
+  uploadBufferBytes: 16 * 1024 * 1024,
   heartbeatIntervalMs: 1000,
   leaseMs: 15_000,
   serveUser: 'squirrel',

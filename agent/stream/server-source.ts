@@ -11,6 +11,8 @@ export interface ServerSourceOptions {
   /** server_id the agent registers with as a replica. */
   serverId: number;
   heartbeatMs: number;
+  /** Bytes read from the server ahead of the chunker before the socket is paused. @default 2 MiB */
+  readAheadBytes?: number;
 }
 
 /**
@@ -68,6 +70,7 @@ export class ServerBinlogSource implements BinlogSource {
       serverId: this.opts.serverId,
       start: { file: from.file, position: from.pos },
       heartbeatMs: this.opts.heartbeatMs,
+      highWaterMarkBytes: this.opts.readAheadBytes ?? 2 * 1024 * 1024,
     });
     return {
       [Symbol.asyncIterator]: () => s,
