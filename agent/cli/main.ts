@@ -2,9 +2,12 @@
 import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { register as registerAgent } from './agent.js';
+import { register as registerBackup } from './backup.js';
 import { register as registerInspect } from './inspect.js';
 import { register as registerLocal } from './local.js';
 import { register as registerPreflight } from './preflight.js';
+import { register as registerPrune } from './prune.js';
+import { register as registerRestore } from './restore.js';
 import { register as registerStatus } from './status.js';
 import { register as registerVerify } from './verify.js';
 
@@ -26,6 +29,9 @@ export function buildProgram(): Command {
   registerInspect(program);
   registerStatus(program);
   registerVerify(program);
+  registerBackup(program);
+  registerRestore(program);
+  registerPrune(program);
   registerLocal(program);
   return program;
 }

@@ -6,11 +6,21 @@ import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** dist/test/agent/binlog/ -> the directory holding the repository -> shared/fixtures. */
-export const fixtureRoot = fileURLToPath(new URL('../../../../../shared/fixtures/', import.meta.url));
+/**
+ * Where the fixtures are: $SQUIRREL_FIXTURES, else `shared/fixtures` next to the repository
+ * (dist/test/agent/binlog/ -> the directory holding the repository), else /work/shared/fixtures.
+ */
+const candidates = [
+  process.env.SQUIRREL_FIXTURES,
+  fileURLToPath(new URL('../../../../../shared/fixtures/', import.meta.url)),
+  '/work/shared/fixtures/',
+].filter((c): c is string => Boolean(c));
+export const fixtureRoot = candidates.find((c) => existsSync(join(c, 'MANIFEST.md'))) ?? candidates[0]!;
 
 export function requireFixtures(): void {
-  if (!existsSync(join(fixtureRoot, 'MANIFEST.md'))) throw new Error(`binlog fixtures not found at ${fixtureRoot}`);
+  if (!existsSync(join(fixtureRoot, 'MANIFEST.md'))) {
+    throw new Error(`binlog fixtures not found (looked in ${candidates.join(', ')}); set SQUIRREL_FIXTURES to the fixtures directory`);
+  }
 }
 
 /** Every fixture file, relative to the root, sorted (licences and the manifest excluded). */

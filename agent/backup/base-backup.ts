@@ -1,0 +1,239 @@
+import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import mysql from 'mysql2/promise';
+import { parseMysqlUrl } from '../config.js';
+import { BackupIncompleteError, FencedError, ProcessError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { ObjectStore } from '../ports/object-store.js';
+import { Progress } from '../progress.js';
+import { sleep } from '../retry.js';
+import { sha256Hex } from '../store/bytes.js';
+import type { ClusterStateRepo } from '../stream/cluster-state.js';
+import { clientOptionFile, clientTargetFromUrl } from '../tools/client-options.js';
+import { Meter } from '../tools/meter.js';
+import { ToolProcess, toolVersion } from '../tools/tool-process.js';
+import { compareFilePos } from './binlog-order.js';
+import { DumpPositionScanner, parseMariabackupLine } from './consistency-point.js';
+import { backupDataKey, manifestKey, newBackupId, type BackupManifest, type BackupPosition } from './manifest.js';
+
+/**
+ * Takes a base backup and stores it under `…/<clusterId>/base/<backupId>/`:
+ *   physical: `mariabackup --backup --stream=mbstream` (needs the server's datadir on this host)
+ *   logical:  `mariadb-dump --single-transaction --gtid --master-data=2 --all-databases`
+ * The tool's output goes through this process (counted, for progress) into `zstd`, and zstd's
+ * output is uploaded as it is produced (multipart): never whole on disk or in memory.
+ *
+ * The backup is complete only once the binlog up to its consistency point is durable (the state
+ * item's durable position has passed it), because a restore replays the chunks from there. Only
+ * then is `manifest.json` written; it is written last, so a backup without one is incomplete.
+ */
+export interface BaseBackupDeps {
+  objects: ObjectStore;
+  state: ClusterStateRepo;
+  prefix: string;
+  clusterId: string;
+  mysqlUrl: string;
+  log: Logger;
+  now?: () => number;
+}
+
+export interface BaseBackupOptions {
+  kind: 'physical' | 'logical';
+  /** How long to wait for the durable position to pass the backup's. @default 300000 */
+  durableTimeoutMs?: number;
+  /** zstd level. @default 3 */
+  zstdLevel?: number;
+  /** zstd worker threads (0: one per core). @default 0 */
+  zstdThreads?: number;
+  /** Show progress (a terminal line on stderr, else log lines). @default true */
+  progress?: boolean;
+}
+
+export interface ServerFacts {
+  datadir: string;
+  version: string;
+  serverId: number;
+  /** A guess of the tool's output size, for percent and ETA. */
+  estimateBytes: number;
+}
+
+async function serverFacts(url: string, kind: BaseBackupOptions['kind']): Promise<ServerFacts> {
+  const conn = await mysql.createConnection({ ...parseMysqlUrl(url), supportBigNumbers: true });
+  try {
+    const [rows] = await conn.query('SELECT @@datadir AS datadir, @@version AS version, @@server_id AS serverId');
+    const r = (rows as { datadir: string; version: string; serverId: number }[])[0]!;
+    let estimateBytes: number;
+    if (kind === 'physical') {
+      estimateBytes = await datadirBytes(r.datadir);
+    } else {
+      const [sizes] = await conn.query('SELECT COALESCE(SUM(data_length), 0) AS bytes FROM information_schema.tables');
+      estimateBytes = Number((sizes as { bytes: number | string }[])[0]!.bytes);
+    }
+    return { datadir: r.datadir, version: r.version, serverId: Number(r.serverId), estimateBytes };
+  } finally {
+    await conn.end().catch(() => undefined);
+  }
+}
+
+/** Bytes of the files mariabackup copies: the datadir without binlogs. */
+async function datadirBytes(dir: string): Promise<number> {
+  let total = 0;
+  const walk = async (d: string): Promise<void> => {
+    for (const e of await readdir(d, { withFileTypes: true }).catch(() => [])) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) await walk(p);
+      else if (e.isFile() && !/-bin\.(\d+|index)$/.test(e.name)) total += (await stat(p).catch(() => ({ size: 0 }))).size;
+    }
+  };
+  await walk(dir);
+  return total;
+}
+
+/** Waits until the durable position (same epoch) is at or past `position`. */
+export async function waitDurable(
+  state: ClusterStateRepo,
+  epoch: number,
+  position: BackupPosition,
+  opts: { timeoutMs: number; backupId: string; pollMs?: number },
+): Promise<void> {
+  const deadline = Date.now() + opts.timeoutMs;
+  for (;;) {
+    const s = await state.read();
+    if (s && s.epoch !== epoch) throw new FencedError(s.clusterId, epoch, s.epoch, { hint: 'The cluster failed over while the backup ran; take a new backup on the new primary.' });
+    const d = s?.durable;
+    if (d && d.epoch === epoch && compareFilePos({ file: d.file, pos: d.end }, position) >= 0) return;
+    if (Date.now() > deadline) {
+      throw new BackupIncompleteError(opts.backupId, `the durable position (${d ? `${d.file}:${d.end}` : 'none'}) did not reach the backup's binlog position ${position.file}:${position.pos} within ${opts.timeoutMs} ms`, {
+        hint: 'Is `squirrel agent` running and streaming this cluster? The backup is kept without a manifest (unusable); run the backup again once the agent is streaming.',
+      });
+    }
+    await sleep(opts.pollMs ?? 200);
+  }
+}
+
+function toolArgs(kind: BaseBackupOptions['kind'], optionFile: string, datadir: string, targetDir: string): { command: string; args: string[] } {
+  if (kind === 'physical') {
+    return {
+      command: 'mariabackup',
+      args: [`--defaults-extra-file=${optionFile}`, '--backup', '--stream=mbstream', `--datadir=${datadir}`, `--target-dir=${targetDir}`],
+    };
+  }
+  return {
+    command: 'mariadb-dump',
+    args: [
+      `--defaults-extra-file=${optionFile}`,
+      '--single-transaction',
+      '--gtid',
+      '--master-data=2',
+      '--all-databases',
+      '--routines',
+      '--events',
+      '--triggers',
+      '--hex-blob',
+    ],
+  };
+}
+
+/** Takes one base backup; returns its manifest once complete (see the module comment). */
+export async function takeBaseBackup(deps: BaseBackupDeps, opts: BaseBackupOptions): Promise<BackupManifest> {
+  const now = deps.now ?? Date.now;
+  const { log } = deps;
+  const cluster = await deps.state.read();
+  if (!cluster) {
+    throw new BackupIncompleteError('(none)', `cluster ${deps.clusterId} has no state item`, {
+      hint: 'Start `squirrel agent` for this cluster first: a base backup is only usable with the binlog streamed after it.',
+    });
+  }
+  const epoch = cluster.epoch;
+  const facts = await serverFacts(deps.mysqlUrl, opts.kind);
+  const startedMs = now();
+  const id = newBackupId(startedMs, opts.kind);
+  const dataKey = backupDataKey(deps.prefix, deps.clusterId, id, opts.kind);
+  const tool = toolArgs(opts.kind, '', '', '').command;
+  const [toolVer, zstdVer] = await Promise.all([toolVersion(tool), toolVersion('zstd')]);
+  log.info({ backupId: id, kind: opts.kind, key: dataKey, estimateBytes: facts.estimateBytes }, 'base backup: starting');
+
+  const option = clientOptionFile(clientTargetFromUrl(deps.mysqlUrl));
+  const targetDir = await mkdtemp(join(tmpdir(), 'sq-backup-'));
+  let position: BackupPosition | undefined;
+  let consistentMs = startedMs;
+  const scanner = new DumpPositionScanner();
+  const { command, args } = toolArgs(opts.kind, option.path, facts.datadir, join(targetDir, 'target'));
+  const producer = ToolProcess.start(command, args, {
+    stdin: 'ignore',
+    onStderrLine: (line) => {
+      const p = opts.kind === 'physical' ? parseMariabackupLine(line) : undefined;
+      if (p) {
+        position = p;
+        consistentMs = now();
+      }
+    },
+  });
+  const zstd = ToolProcess.start('zstd', ['-q', '-c', `-${opts.zstdLevel ?? 3}`, `-T${opts.zstdThreads ?? 0}`]);
+  const progress = opts.progress === false ? undefined : new Progress({ label: `backup ${id}`, totalBytes: facts.estimateBytes, log });
+  const meter = new Meter({
+    onBytes: (n) => progress?.add(n),
+    ...(opts.kind === 'logical' ? { onLine: (line: string) => scanner.line(line) } : {}),
+  });
+  let stored: { sizeBytes: number; sha256: string };
+  try {
+    const results = await Promise.allSettled([
+      pipeline(producer.stdout, meter, zstd.stdin),
+      deps.objects.putStreamIfAbsent(dataKey, zstd.stdout, { 'backup-id': id, kind: opts.kind, encoding: 'zstd' }),
+      producer.done,
+      zstd.done,
+    ]);
+    // the tool's own failure explains the others (a broken pipe, a short upload)
+    const failed = [results[2], results[3], results[1], results[0]].find((r) => r.status === 'rejected');
+    if (failed) throw (failed as PromiseRejectedResult).reason;
+    stored = (results[1] as PromiseFulfilledResult<{ sizeBytes: number; sha256: string }>).value;
+  } catch (err) {
+    await Promise.all([producer.kill(), zstd.kill()]);
+    await deps.objects.delete(dataKey).catch(() => undefined);
+    throw err;
+  } finally {
+    option.cleanup();
+    await rm(targetDir, { recursive: true, force: true });
+    progress?.done();
+  }
+  if (opts.kind === 'logical') position = scanner.position;
+  if (!position) {
+    await deps.objects.delete(dataKey).catch(() => undefined);
+    throw new ProcessError(command, 'finished without reporting its binlog position', {
+      hint: opts.kind === 'physical' ? 'Is binary logging enabled on the server (log_bin=ON)?' : 'Is binary logging enabled, and does the user have the RELOAD and BINLOG MONITOR privileges (--master-data)?',
+    });
+  }
+  if (opts.kind === 'logical') consistentMs = startedMs;
+  const finishedMs = now();
+  log.info({ backupId: id, position, sizeBytes: stored.sizeBytes, rawSizeBytes: meter.bytes }, 'base backup: stored; waiting for its binlog position to be durable');
+  await waitDurable(deps.state, epoch, position, { timeoutMs: opts.durableTimeoutMs ?? 300_000, backupId: id });
+
+  const manifest: BackupManifest = {
+    version: 1,
+    id,
+    clusterId: deps.clusterId,
+    kind: opts.kind,
+    epoch,
+    startedAt: new Date(startedMs).toISOString(),
+    finishedAt: new Date(finishedMs).toISOString(),
+    consistentAt: new Date(consistentMs).toISOString(),
+    completedAt: new Date(now()).toISOString(),
+    binlog: position,
+    object: {
+      key: dataKey,
+      sizeBytes: stored.sizeBytes,
+      sha256: stored.sha256,
+      compression: 'zstd',
+      format: opts.kind === 'physical' ? 'mbstream' : 'sql',
+      rawSizeBytes: meter.bytes,
+    },
+    server: { version: facts.version, serverId: facts.serverId, datadir: facts.datadir },
+    tools: { [command]: toolVer, zstd: zstdVer },
+  };
+  const body = Buffer.from(JSON.stringify(manifest, null, 2));
+  await deps.objects.putIfAbsent(manifestKey(deps.prefix, deps.clusterId, id), body, sha256Hex(body), { 'backup-id': id });
+  log.info({ backupId: id, binlog: position }, 'base backup: complete');
+  return manifest;
+}

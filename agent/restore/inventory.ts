@@ -1,0 +1,67 @@
+import { readCatalog, type BackupCatalog } from '../backup/catalog.js';
+import { binlogPrefix, clusterPk, parseChunkKey } from '../keys.js';
+import type { ObjectStore } from '../ports/object-store.js';
+import type { StateStore } from '../ports/state-store.js';
+import { ClusterStateRepo, type ClusterState, type TimelineStart } from '../stream/cluster-state.js';
+import { RestoreRefusedError } from '../errors.js';
+import { readPruneMarkers } from '../retention/prune-marker.js';
+import type { ChunkInfo } from './plan.js';
+
+/**
+ * Everything a restore or prune plan is computed from, read from the stores: the state item, each
+ * epoch's timeline start, the base backups and the chunk objects. Chunk metadata (timestamps,
+ * GTIDs) costs one HEAD per chunk and is read only when `withMetadata` (time and GTID targets).
+ */
+export interface Inventory {
+  state: ClusterState;
+  starts: Map<number, TimelineStart>;
+  catalog: BackupCatalog;
+  chunks: ChunkInfo[];
+  /** Per epoch, the seq through which chunks were pruned on purpose. */
+  prunedThrough: Map<number, number>;
+}
+
+export async function readInventory(
+  objects: ObjectStore,
+  stateStore: StateStore,
+  prefix: string,
+  clusterId: string,
+  opts: { withMetadata: boolean; concurrency?: number },
+): Promise<Inventory> {
+  const state = await new ClusterStateRepo(stateStore, clusterId).read();
+  if (!state) throw new RestoreRefusedError(`cluster ${clusterId}`, 'the cluster has no state item', { hint: 'Check SQUIRREL_CLUSTER_ID and SQUIRREL_TABLE.' });
+  const starts = new Map<number, TimelineStart>();
+  for (const item of await stateStore.query(clusterPk(clusterId), 'epoch#')) {
+    if (typeof item.epoch === 'number' && item.start) starts.set(item.epoch, item.start as unknown as TimelineStart);
+  }
+  if (!starts.has(state.epoch)) starts.set(state.epoch, state.start);
+  const catalog = await readCatalog(objects, prefix, clusterId);
+  const chunks: ChunkInfo[] = [];
+  for await (const o of objects.list(binlogPrefix(prefix, clusterId))) {
+    const k = parseChunkKey(o.key);
+    if (!k) continue;
+    chunks.push({ key: o.key, ...k, sizeBytes: o.sizeBytes, sha256: '', firstGtid: '', lastGtid: '', firstTs: 0, lastTs: 0, encoding: 'none' });
+  }
+  if (opts.withMetadata) {
+    let next = 0;
+    const worker = async () => {
+      while (next < chunks.length) {
+        const c = chunks[next++]!;
+        const head = await objects.head(c.key);
+        if (!head) continue; // deleted since the listing: the chain check finds it missing
+        const m = head.metadata;
+        Object.assign(c, {
+          sha256: m.sha256 ?? '',
+          firstGtid: m['first-gtid'] ?? '',
+          lastGtid: m['last-gtid'] ?? '',
+          firstTs: Number(m['first-ts'] ?? 0),
+          lastTs: Number(m['last-ts'] ?? 0),
+          encoding: m.encoding ?? 'none',
+        });
+      }
+    };
+    await Promise.all(Array.from({ length: opts.concurrency ?? 16 }, worker));
+  }
+  const prunedThrough = await readPruneMarkers(objects, prefix, clusterId);
+  return { state, starts, catalog, chunks, prunedThrough };
+}

@@ -1,0 +1,175 @@
+import { existsSync, mkdirSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import { parseMysqlUrl } from '../config.js';
+import { RestoreRefusedError } from '../errors.js';
+import { MariaDbServer } from '../local/mariadb.js';
+import type { Logger } from '../log.js';
+import type { ObjectStore } from '../ports/object-store.js';
+import type { StateStore } from '../ports/state-store.js';
+import { Progress } from '../progress.js';
+import { clientOptionFile } from '../tools/client-options.js';
+import { ToolProcess } from '../tools/tool-process.js';
+import { checkBackupDigest, streamBackupInto, unpackPhysical } from './base-fetch.js';
+import { readInventory } from './inventory.js';
+import { describePlan, planRestore, type RestorePlan } from './plan.js';
+import { replayInto, type ReplaySummary } from './replay.js';
+import type { RestoreTarget } from './target.js';
+
+/**
+ * A restore: plan (pure, printed first), then act: bring the base backup into `datadir`, start a
+ * private server on it, replay the chunks from the backup's position to the target, stop the
+ * server (or leave it running with `start`). See plan.ts for how the backup and chunks are chosen
+ * and replay.ts for why a damaged chunk never leaves a partial transaction behind.
+ */
+export interface RestoreDeps {
+  objects: ObjectStore;
+  stateStore: StateStore;
+  prefix: string;
+  clusterId: string;
+  /** Credentials the restored server accepts (those of the cluster's server: a physical backup carries its accounts). */
+  mysqlUrl: string;
+  log: Logger;
+  /** Where the plan is printed. @default nothing */
+  out?: (line: string) => void;
+}
+
+export interface RestoreOptions {
+  /** Print the plan and change nothing. */
+  dryRun?: boolean;
+  /** Leave the restored server running and return it (the caller stops it). */
+  start?: boolean;
+  /** Show progress on a terminal / in logs. @default true */
+  progress?: boolean;
+}
+
+export interface RestoreResult {
+  plan: RestorePlan;
+  dryRun: boolean;
+  backupId: string;
+  /** Chunks fetched and replayed (including a header chunk). */
+  chunks: number;
+  chunkBytes: number;
+  /** Transactions replayed on top of the backup. */
+  transactions: number;
+  /** GTID of the last transaction applied (the backup's when none was replayed). */
+  lastGtid: string;
+  stoppedBy: ReplaySummary['stoppedBy'] | 'dry-run';
+  durationMs: number;
+  /** Time spent replaying chunks (after the base backup was in place and the server up). */
+  replayMs: number;
+  datadir: string;
+  /** The running restored server when `start` was asked. */
+  server?: MariaDbServer;
+}
+
+/** The server's files next to the datadir: `<parent>/.<name>.squirrel/` (socket, error log, pid). */
+export function serverDirFor(datadir: string): string {
+  return join(dirname(datadir), `.${basename(datadir)}.squirrel`);
+}
+
+/** Runs SQL with the `mariadb` client (the dump may have changed root's password: the server's pool would not know). */
+async function clientSql(optionFile: string, sql: string): Promise<void> {
+  const client = ToolProcess.start('mariadb', [`--defaults-extra-file=${optionFile}`, '--batch', '-e', sql], { stdin: 'ignore', stdout: 'ignore' });
+  await client.done;
+}
+
+function prepareDatadir(datadir: string): void {
+  if (existsSync(datadir) && readdirSync(datadir).length > 0) {
+    throw new RestoreRefusedError(datadir, 'the datadir is not empty', { hint: 'Restore into a new or empty directory; squirrel never overwrites a datadir.' });
+  }
+  mkdirSync(datadir, { recursive: true });
+}
+
+/** Starts a private server on the restored datadir (the layout MariaDbServer expects, through a link). */
+async function startServer(datadir: string, plan: RestorePlan, mysqlUrl: string): Promise<MariaDbServer> {
+  const dir = serverDirFor(datadir);
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  symlinkSync(datadir, join(dir, 'data'));
+  const { user, password } = parseMysqlUrl(mysqlUrl);
+  // replay runs without a flush per commit (it is redone from scratch if interrupted); the
+  // durable settings are restored after it, and a clean stop flushes everything
+  return MariaDbServer.start({
+    dir,
+    keep: true,
+    serverId: plan.backup.server.serverId,
+    syncBinlog: 0,
+    innodbFlushLogAtTrxCommit: 2,
+    ...(user === 'root' ? { rootPassword: password } : {}),
+  });
+}
+
+export async function restore(deps: RestoreDeps, target: RestoreTarget, datadirIn: string, opts: RestoreOptions = {}): Promise<RestoreResult> {
+  const startedMs = Date.now();
+  const { log } = deps;
+  const datadir = resolve(datadirIn);
+  const inventory = await readInventory(deps.objects, deps.stateStore, deps.prefix, deps.clusterId, { withMetadata: target.kind !== 'latest' });
+  for (const bad of inventory.catalog.invalid) log.warn({ key: bad.key, problem: bad.message }, 'ignoring an invalid backup manifest');
+  const plan = planRestore({ target, state: inventory.state, starts: inventory.starts, manifests: inventory.catalog.complete, chunks: inventory.chunks, prunedThrough: inventory.prunedThrough });
+  for (const line of describePlan(plan)) deps.out?.(line);
+  log.info({ backupId: plan.backup.id, chunks: plan.chunks.length, bytes: plan.bytes, targetGtid: plan.targetGtid }, 'restore plan');
+  const result: RestoreResult = {
+    plan,
+    dryRun: !!opts.dryRun,
+    backupId: plan.backup.id,
+    chunks: 0,
+    chunkBytes: 0,
+    transactions: 0,
+    lastGtid: plan.backup.binlog.gtid,
+    stoppedBy: 'dry-run',
+    durationMs: 0,
+    replayMs: 0,
+    datadir,
+  };
+  if (opts.dryRun) return { ...result, durationMs: Date.now() - startedMs };
+
+  prepareDatadir(datadir);
+  const progressOn = opts.progress !== false;
+  const backupProgress = progressOn ? new Progress({ label: `fetch ${plan.backup.id}`, totalBytes: plan.bytes.backup, log }) : undefined;
+  let server: MariaDbServer | undefined;
+  try {
+    if (plan.backup.kind === 'physical') {
+      await unpackPhysical(deps.objects, plan.backup, datadir, backupProgress);
+      backupProgress?.done();
+      server = await startServer(datadir, plan, deps.mysqlUrl);
+    } else {
+      await checkBackupDigest(deps.objects, plan.backup);
+      server = await startServer(datadir, plan, deps.mysqlUrl);
+      // a fresh server's root has the password MariaDbServer set; the dump then installs the cluster's accounts
+      const file = clientOptionFile({ user: 'root', password: server.rootPassword, socket: server.socket });
+      try {
+        // the dump is not binlogged (its rows are the backup, not transactions); the binlog then
+        // starts at the backup's GTID position, so the replayed GTIDs follow on in strict mode
+        const client = ToolProcess.start('mariadb', [`--defaults-extra-file=${file.path}`, '--binary-mode', '--batch', '--init-command=SET sql_log_bin=0'], { stdout: 'ignore' });
+        await streamBackupInto(deps.objects, plan.backup, client, backupProgress);
+        backupProgress?.done();
+        await clientSql(file.path, `FLUSH PRIVILEGES; RESET MASTER;${plan.backup.binlog.gtid ? ` SET GLOBAL gtid_binlog_state = '${plan.backup.binlog.gtid.replace(/[^0-9,-]/g, '')}';` : ''}`);
+      } finally {
+        file.cleanup();
+      }
+    }
+    const { user, password } = parseMysqlUrl(deps.mysqlUrl);
+    const replayProgress = progressOn ? new Progress({ label: 'replay', totalBytes: plan.bytes.chunks, log }) : undefined;
+    const replayStartedMs = Date.now();
+    const summary = await replayInto(plan, deps.objects, { user, password, socket: server.socket }, log, replayProgress);
+    replayProgress?.done();
+    Object.assign(result, {
+      chunks: summary.chunks,
+      chunkBytes: summary.chunkBytes,
+      transactions: summary.transactions,
+      lastGtid: summary.lastGtid || plan.backup.binlog.gtid,
+      stoppedBy: summary.stoppedBy,
+      replayMs: Date.now() - replayStartedMs,
+    });
+    log.info({ transactions: summary.transactions, lastGtid: result.lastGtid, chunks: summary.chunks }, 'restore complete');
+  } catch (err) {
+    await server?.stop();
+    throw err;
+  }
+  if (opts.start) {
+    await server.query('SET GLOBAL sync_binlog = 1, GLOBAL innodb_flush_log_at_trx_commit = 1').catch((err) => log.warn({ err: String(err) }, 'cannot restore durable settings on the restored server'));
+    result.server = server;
+  }
+  else await server.stop();
+  return { ...result, durationMs: Date.now() - startedMs };
+}

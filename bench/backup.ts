@@ -1,0 +1,166 @@
+/**
+ * Base backup and restore replay benchmark.
+ *
+ *   node dist/bench/backup.js [--table-size 20000] [--load-seconds 10] [--runs 3]
+ *
+ * 1. Backup throughput: `squirrel backup` (mariabackup -> this process -> zstd -> multipart
+ *    upload to the local S3) against the bare pipe `mariabackup --backup --stream=mbstream | zstd
+ *    > /dev/null`, alternated in the same run, median of `runs`, as a ratio.
+ * 2. Replay rate: sysbench oltp_write_only writes while the agent streams, then `restore --target
+ *    latest` replays the chunks through `mariadb-binlog - | mariadb`; transactions/s and MB/s of
+ *    binlog over the replay phase, median of `runs`.
+ * Results go to bench/results/backup.json.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { takeBaseBackup } from '../agent/backup/base-backup.js';
+import { buildStreamer, objectStoreFor } from '../agent/cli/agent.js';
+import { MariaDbServer } from '../agent/local/mariadb.js';
+import { startLocalStack } from '../agent/local/stack.js';
+import { silentLogger } from '../agent/log.js';
+import { restore } from '../agent/restore/restore.js';
+import { sleep } from '../agent/retry.js';
+import { ClusterStateRepo } from '../agent/stream/cluster-state.js';
+import { toolVersion } from '../agent/tools/tool-process.js';
+import { openStateStore } from '../agent/wiring.js';
+import { machine, median, say, writeResults } from './common.js';
+
+const arg = (name: string, fallback: number) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
+};
+const tableSize = arg('table-size', 20_000);
+const loadSeconds = arg('load-seconds', 10);
+const runs = arg('runs', 3);
+
+function sh(cmd: string, args: string[], timeoutMs = 600_000): Promise<string> {
+  return new Promise((resolve, reject) =>
+    execFile(cmd, args, { timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => (err ? reject(new Error(`${cmd}: ${err.message}\n${stderr}`)) : resolve(stdout))),
+  );
+}
+
+function sysbench(server: MariaDbServer, command: 'prepare' | 'run', extra: string[] = []): Promise<string> {
+  return sh('sysbench', [
+    'oltp_write_only',
+    '--tables=8',
+    `--table-size=${tableSize}`,
+    `--mysql-socket=${server.socket}`,
+    '--mysql-user=root',
+    `--mysql-password=${server.rootPassword}`,
+    '--mysql-db=sbtest',
+    ...extra,
+    command,
+  ]);
+}
+
+async function main(): Promise<void> {
+  const server = await MariaDbServer.start();
+  const stack = await startLocalStack();
+  for (const [k, v] of Object.entries(stack.env)) if (k.startsWith('AWS_')) process.env[k] = v;
+  const config = {
+    clusterId: 'bench-backup',
+    mysqlUrl: server.url,
+    bucket: stack.bucket,
+    table: stack.table,
+    region: stack.region,
+    s3Endpoint: stack.s3.endpoint,
+    dynamodbEndpoint: stack.dynamodb.endpoint,
+    prefix: '',
+    agentId: 'bench',
+  };
+  const { streamer, close } = buildStreamer(config, silentLogger, 'oldest');
+  const running = streamer.run();
+  const repo = new ClusterStateRepo(openStateStore(config), config.clusterId);
+  const work = mkdtempSync(join(tmpdir(), 'sq-bench-backup-'));
+  try {
+    say(`preparing sysbench: 8 tables x ${tableSize} rows`);
+    await server.query('CREATE DATABASE sbtest');
+    await sysbench(server, 'prepare', ['--threads=4']);
+    const waitCaughtUp = async () => {
+      const [st] = await server.query<{ File: string; Position: number }[]>('SHOW MASTER STATUS');
+      for (;;) {
+        const d = (await repo.read())?.durable;
+        if (d && d.file === st!.File && d.end >= Number(st!.Position)) return;
+        await sleep(100);
+      }
+    };
+    await waitCaughtUp();
+    const [{ datadir }] = (await server.query<{ datadir: string }[]>('SELECT @@datadir AS datadir')) as [{ datadir: string }];
+
+    // 1. backup throughput, alternating baseline and squirrel
+    const baseline: { ms: number }[] = [];
+    const ours: { ms: number; rawBytes: number; storedBytes: number }[] = [];
+    const pipe = `mariabackup --backup --stream=mbstream --datadir='${datadir}' --user=root --password='${server.rootPassword}' --socket='${server.socket}' --target-dir='${join(work, 'bt')}' 2>/dev/null | zstd -q -c -3 -T0 > /dev/null`;
+    for (let i = 0; i < runs; i++) {
+      let t = Date.now();
+      await sh('bash', ['-o', 'pipefail', '-c', pipe]);
+      baseline.push({ ms: Date.now() - t });
+      t = Date.now();
+      const m = await takeBaseBackup(
+        { objects: objectStoreFor(config), state: repo, prefix: '', clusterId: config.clusterId, mysqlUrl: config.mysqlUrl, log: silentLogger },
+        { kind: 'physical', progress: false },
+      );
+      ours.push({ ms: Date.now() - t, rawBytes: m.object.rawSizeBytes, storedBytes: m.object.sizeBytes });
+      say(`backup run ${i + 1}: bare pipe ${baseline[i]!.ms} ms, squirrel backup ${ours[i]!.ms} ms (${(m.object.rawSizeBytes / 2 ** 20).toFixed(1)} MiB raw, ${(m.object.sizeBytes / 2 ** 20).toFixed(1)} MiB stored)`);
+    }
+    const rawBytes = median(ours.map((o) => o.rawBytes));
+    const baselineMs = median(baseline.map((b) => b.ms));
+    const oursMs = median(ours.map((o) => o.ms));
+
+    // 2. replay: load with sysbench after the last backup, then restore latest
+    say(`sysbench oltp_write_only for ${loadSeconds} s, 8 threads`);
+    const sb = await sysbench(server, 'run', ['--threads=8', `--time=${loadSeconds}`]);
+    const tps = /transactions:\s+\d+\s+\(([\d.]+) per sec/.exec(sb)?.[1];
+    await waitCaughtUp();
+    const replays: { replayMs: number; transactions: number; chunkBytes: number; totalMs: number }[] = [];
+    for (let i = 0; i < runs; i++) {
+      const datadirR = join(work, `restore-${i}`, 'data');
+      const r = await restore(
+        { objects: objectStoreFor(config), stateStore: openStateStore(config), prefix: '', clusterId: config.clusterId, mysqlUrl: config.mysqlUrl, log: silentLogger },
+        { kind: 'latest' },
+        datadirR,
+        { progress: false },
+      );
+      replays.push({ replayMs: r.replayMs, transactions: r.transactions, chunkBytes: r.chunkBytes, totalMs: r.durationMs });
+      rmSync(join(work, `restore-${i}`), { recursive: true, force: true });
+      say(`replay run ${i + 1}: ${r.transactions} transactions, ${(r.chunkBytes / 2 ** 20).toFixed(1)} MiB of binlog in ${r.replayMs} ms (restore total ${r.durationMs} ms)`);
+    }
+    const replayMs = median(replays.map((r) => r.replayMs));
+    const txPerSec = median(replays.map((r) => (r.transactions * 1000) / r.replayMs));
+    const mbPerSec = median(replays.map((r) => r.chunkBytes / 1e6 / (r.replayMs / 1000)));
+
+    const results = {
+      name: 'backup',
+      machine: machine(),
+      versions: { mariabackup: await toolVersion('mariabackup'), zstd: await toolVersion('zstd'), mariadbBinlog: await toolVersion('mariadb-binlog') },
+      parameters: { tables: 8, tableSize, loadSeconds, runs, zstdLevel: 3, sysbenchThreads: 8 },
+      backup: {
+        rawBytesMedian: rawBytes,
+        baselineRunsMs: baseline.map((b) => b.ms),
+        squirrelRuns: ours,
+        baselineMedianMs: baselineMs,
+        squirrelMedianMs: oursMs,
+        baselineMBps: rawBytes / 1e6 / (baselineMs / 1000),
+        squirrelMBps: rawBytes / 1e6 / (oursMs / 1000),
+        ratioSquirrelToBaseline: baselineMs / oursMs,
+      },
+      replay: { sysbenchTps: tps ? Number(tps) : null, runs: replays, replayMedianMs: replayMs, transactionsPerSec: txPerSec, binlogMBps: mbPerSec },
+    };
+    const path = writeResults('backup', results);
+    say('');
+    say(`backup: ${(rawBytes / 2 ** 20).toFixed(1)} MiB raw; squirrel ${results.backup.squirrelMBps.toFixed(1)} MB/s vs bare pipe ${results.backup.baselineMBps.toFixed(1)} MB/s (ratio ${results.backup.ratioSquirrelToBaseline.toFixed(2)}, median of ${runs})`);
+    say(`replay: ${txPerSec.toFixed(0)} transactions/s, ${mbPerSec.toFixed(1)} MB/s of binlog through mariadb-binlog | mariadb (median of ${runs}; sysbench wrote ${tps ?? '?'} tx/s)`);
+    say(`results: ${path}`);
+  } finally {
+    await streamer.stop();
+    await running;
+    await close();
+    await stack.stop();
+    await server.stop();
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+await main();

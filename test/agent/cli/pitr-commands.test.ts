@@ -1,0 +1,60 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import mysql from 'mysql2/promise';
+import { pidAlive } from '../../../agent/local/process-util.js';
+import { runCli } from '../../harness/cli.js';
+import { withMariaDb } from '../../harness/mariadb.js';
+import { restoreDir, SequenceWriter, startAgent } from '../../harness/pitr.js';
+import { withLocalStack } from '../../harness/stack.js';
+import { agentConfig, waitCaughtUp } from '../../harness/streaming.js';
+
+const run = (args: string[], env: Record<string, string>) => runCli(args, { env, timeoutMs: 120_000 });
+
+describe('backup, restore and prune commands', () => {
+  it('back up, print a restore plan, restore and leave the server running, and plan a prune', async (t) => {
+    const server = await withMariaDb(t);
+    const stack = await withLocalStack(t);
+    const config = agentConfig(server, stack, 'cli-pitr');
+    const env = { ...stack.env, SQUIRREL_CLUSTER_ID: config.clusterId, SQUIRREL_MYSQL_URL: server.url, SQUIRREL_LOG_LEVEL: 'warn' };
+    const writer = await SequenceWriter.open(t, server);
+    const agent = startAgent(t, config);
+    await writer.write(20);
+    await waitCaughtUp(server, agent.repo);
+
+    const b = await run(['backup', '--json'], env);
+    assert.equal(b.code, 0, b.stderr);
+    const manifest = JSON.parse(b.stdout) as { id: string; binlog: { gtid: string } };
+    await writer.write(20);
+    await waitCaughtUp(server, agent.repo);
+    await agent.stop();
+
+    const datadir = restoreDir(t);
+    const dry = await run(['restore', '--target', 'latest', '--datadir', datadir, '--dry-run'], env);
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.match(dry.stdout, new RegExp(`base backup: +${manifest.id}`));
+    assert.match(dry.stdout, /target GTID: +0-1-\d+/);
+
+    const r = await run(['restore', '--target', 'latest', '--datadir', datadir, '--start', '--json'], env);
+    assert.equal(r.code, 0, r.stderr);
+    const result = JSON.parse(r.stdout) as { transactions: number; server: { pid: number; socket: string } };
+    t.after(() => {
+      if (pidAlive(result.server.pid)) process.kill(result.server.pid, 'SIGKILL');
+    });
+    assert.ok(pidAlive(result.server.pid), 'the restored server outlives the command');
+    const conn = await mysql.createConnection({ socketPath: result.server.socket, user: 'root', password: server.rootPassword });
+    const [rows] = await conn.query('SELECT COUNT(*) AS n FROM app.seq');
+    await conn.end();
+    assert.equal((rows as { n: number }[])[0]!.n, 40);
+    process.kill(result.server.pid, 'SIGTERM');
+    for (let i = 0; i < 200 && pidAlive(result.server.pid); i++) await new Promise((r) => setTimeout(r, 100));
+    assert.ok(!pidAlive(result.server.pid), 'the restored server stopped on SIGTERM');
+
+    const p = await run(['prune', '--keep', '7d', '--dry-run', '--json'], env);
+    assert.equal(p.code, 0, p.stderr);
+    assert.deepEqual((JSON.parse(p.stdout) as { keepBackups: string[] }).keepBackups, [manifest.id]);
+
+    const bad = await run(['restore', '--target', 'time:yesterday', '--datadir', datadir], env);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /invalid restore target/);
+  });
+});
