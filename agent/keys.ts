@@ -48,3 +48,20 @@ export const stateSk = 'state';
 export function epochSk(epoch: number): string {
   return `epoch#${pad(epoch, 6)}`;
 }
+
+/**
+ * Prune markers: `<prefix><clusterId>/pruned/<epoch, 6>/<seq, 12>` records that the epoch's chunks
+ * through that seq were deleted on purpose (written before the deletion).
+ */
+export function prunedPrefix(prefix: string, clusterId: string): string {
+  return `${clusterPrefix(prefix, clusterId)}pruned/`;
+}
+
+export function pruneMarkerKey(prefix: string, clusterId: string, epoch: number, throughSeq: number): string {
+  return `${prunedPrefix(prefix, clusterId)}${pad(epoch, 6)}/${pad(throughSeq, 12)}`;
+}
+
+export function parsePruneMarkerKey(key: string): { epoch: number; throughSeq: number } | undefined {
+  const m = /\/pruned\/(\d{6})\/(\d{12})$/.exec(key);
+  return m ? { epoch: Number(m[1]), throughSeq: Number(m[2]) } : undefined;
+}

@@ -98,13 +98,9 @@ function chainsByEpoch(input: PlanInput): Map<number, ChunkInfo[]> {
       const info = last ? byKey.get(last)! : undefined;
       durable = info ? { epoch, seq: info.seq, key: info.key, file: info.file, end: info.end, gtid: info.lastGtid, at: '' } : null;
     }
-    const chain = buildChain(keys, epoch, start, durable);
-    // the walk from the durable chunk back stops at the first seq it cannot find; below a prune
-    // marker that is the pruned prefix, not a loss
-    const floor = input.prunedThrough?.get(epoch) ?? 0;
-    const missing = /^seq (\d+)$/.exec(chain.problems[0]?.object ?? '');
-    const pruned = chain.problems.length === 1 && missing !== null && Number(missing[1]) <= floor;
-    const problem = pruned ? undefined : chain.problems[0];
+    // below a prune marker, chunks are gone on purpose: the chain begins after it
+    const chain = buildChain(keys, epoch, start, durable, { prunedThroughSeq: input.prunedThrough?.get(epoch) ?? 0 });
+    const problem = chain.problems[0];
     if (problem) {
       refuse(problem.object, problem.message, 'The object store holds less than the durable position promises. Run `squirrel verify`; restore to an earlier target (time: or gtid:) before the damage, or restore from another copy of the bucket.');
     }

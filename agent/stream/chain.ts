@@ -32,7 +32,7 @@ export function fileIndex(file: string): number | undefined {
  * checked for continuity: each chunk starts where the previous ended, or at the start of the next
  * file after the previous one ended its file. Pure: keys in, chain and problems out.
  *
- * `endsFile(ref)` tells whether a chunk's last event is a ROTATE or STOP; the caller knows it
+ * `opts.endsFile(ref)` tells whether a chunk's last event is a ROTATE or STOP; the caller knows it
  * from the chunk's bytes. Without it, a file switch is accepted when the file number goes up by one.
  */
 export function buildChain(
@@ -40,8 +40,14 @@ export function buildChain(
   epoch: number,
   start: TimelineStart,
   durable: DurablePosition | null,
-  endsFile?: (ref: ChunkRef) => boolean,
+  opts: {
+    endsFile?: (ref: ChunkRef) => boolean;
+    /** Chunks through this seq were pruned on purpose (a prune marker): the chain begins after it. */
+    prunedThroughSeq?: number;
+  } = {},
 ): Chain {
+  const { endsFile } = opts;
+  const pruned = opts.prunedThroughSeq ?? 0;
   const refs = keys.map((key) => ({ key, ...parseChunkKey(key) })).filter((r): r is ChunkRef => r.epoch === epoch);
   const problems: ChainProblem[] = [];
   const durableSeq = durable && durable.epoch === epoch ? durable.seq : 0;
@@ -55,7 +61,7 @@ export function buildChain(
       problems.push({ object: durable!.key, message: `durable position names ${durable!.key}, which is not in the object store` });
     } else {
       chain.unshift(last);
-      for (let seq = durableSeq - 1; seq >= 1; seq--) {
+      for (let seq = durableSeq - 1; seq > pruned; seq--) {
         const next = chain[0]!;
         const candidates = bySeq.get(seq) ?? [];
         const found =
@@ -75,7 +81,7 @@ export function buildChain(
   }
   if (problems.length === 0 && chain.length > 0) {
     const first = chain[0]!;
-    if (first.file !== start.file || first.start !== start.pos) {
+    if (pruned === 0 && (first.file !== start.file || first.start !== start.pos)) {
       problems.push({ object: first.key, message: `the epoch starts at ${start.file}:${start.pos} but its first chunk starts at ${first.file}:${first.start}` });
     }
     for (let i = 1; i < chain.length; i++) {
@@ -87,6 +93,6 @@ export function buildChain(
     }
   }
   const inChain = new Set(chain.map((c) => c.key));
-  const strays = refs.filter((r) => !inChain.has(r.key));
+  const strays = refs.filter((r) => !inChain.has(r.key) && r.seq > pruned);
   return { chunks: chain, strays, problems };
 }

@@ -3,6 +3,7 @@ import { BinlogParser } from '../binlog/event-parser.js';
 import { EventType } from '../binlog/event-types.js';
 import { ProtocolError } from '../errors.js';
 import { binlogPrefix, clusterPk, epochSk } from '../keys.js';
+import { readPruneMarkers } from '../retention/prune-marker.js';
 import type { ObjectStore } from '../ports/object-store.js';
 import type { StateStore } from '../ports/state-store.js';
 import { sha256Hex } from '../store/bytes.js';
@@ -38,6 +39,7 @@ export async function verifyCluster(
   const report: VerifyReport = { ok: true, checked: { epochs: 0, chunks: 0, bytes: 0, events: 0 }, problems: [], strays: [] };
   const keys: string[] = [];
   for await (const o of objects.list(binlogPrefix(prefix, state.clusterId))) keys.push(o.key);
+  const pruned = await readPruneMarkers(objects, prefix, state.clusterId);
 
   for (let epoch = 1; epoch <= state.epoch; epoch++) {
     const history = await stateStore.get(clusterPk(state.clusterId), epochSk(epoch));
@@ -56,7 +58,7 @@ export async function verifyCluster(
         : epochKeys.length > 0
           ? { epoch, seq: Number(epochKeys[epochKeys.length - 1]!.split('/').pop()!.slice(0, 12)), key: epochKeys[epochKeys.length - 1]!, file: '', end: 0, gtid: '', at: '' }
           : null;
-    const chain = buildChain(epochKeys, epoch, start, durable);
+    const chain = buildChain(epochKeys, epoch, start, durable, { prunedThroughSeq: pruned.get(epoch) ?? 0 });
     report.checked.epochs++;
     report.problems.push(...chain.problems);
     report.strays.push(...chain.strays.map((s) => s.key));

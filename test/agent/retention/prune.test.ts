@@ -6,6 +6,8 @@ import { parseChunkKey } from '../../../agent/keys.js';
 import { silentLogger } from '../../../agent/log.js';
 import { parseTarget } from '../../../agent/restore/target.js';
 import { prune } from '../../../agent/retention/prune.js';
+import { ClusterStateRepo } from '../../../agent/stream/cluster-state.js';
+import { verifyCluster } from '../../../agent/stream/verify.js';
 import { openStateStore } from '../../../agent/wiring.js';
 import { withMariaDb } from '../../harness/mariadb.js';
 import { backup, numbersIn, range, restoreForTest, SequenceWriter, startAgent } from '../../harness/pitr.js';
@@ -65,6 +67,11 @@ describe('prune', () => {
     assert.ok(!after.some((k) => k.includes(`/base/${b1.id}/`)));
     assert.ok(after.some((k) => k.includes(`/base/${b2.id}/manifest.json`)));
     assert.equal(before.length - after.length, plan.deleteChunks.length + plan.deleteBackups[0]!.keys.length - 1 /* the marker */);
+
+    // AND verify reads the pruned prefix as pruned, not lost
+    const state = (await new ClusterStateRepo(deps.stateStore, config.clusterId).read())!;
+    const report = await verifyCluster(objects, deps.stateStore, '', state);
+    assert.deepEqual(report.problems, []);
 
     // AND every point inside the window restores, exactly
     const cases: [string, number][] = [

@@ -40,7 +40,7 @@ describe('chunk chain', () => {
   });
 
   it('uses the caller\'s knowledge of file ends when given', () => {
-    const chain = buildChain(good, 1, start, durableAt(good[3]!, 4), () => false);
+    const chain = buildChain(good, 1, start, durableAt(good[3]!, 4), { endsFile: () => false });
     assert.match(chain.problems[0]!.message, /does not end its file/);
   });
 
@@ -48,5 +48,16 @@ describe('chunk chain', () => {
     const chain = buildChain([...good, k(1, 'b.000009', 4, 10, 2)], 1, start, durableAt(good[3]!, 4));
     assert.equal(chain.chunks.length, 4);
     assert.equal(chain.strays.length, 0);
+  });
+
+  it('begins after a pruned prefix without calling it missing', () => {
+    const chain = buildChain(good.slice(2), 1, start, durableAt(good[3]!, 4), { prunedThroughSeq: 2 });
+    assert.deepEqual(chain.problems, []);
+    assert.deepEqual(chain.chunks.map((c) => c.seq), [3, 4]);
+  });
+
+  it('still finds a chunk missing after the pruned prefix', () => {
+    const chain = buildChain([good[0]!, good[1]!, good[3]!], 1, start, durableAt(good[3]!, 4), { prunedThroughSeq: 1 });
+    assert.match(chain.problems[0]!.message, /seq 3 is missing/);
   });
 });
