@@ -1,4 +1,5 @@
-// Runs every compiled test file with node's built-in runner. Files are found here rather than
+// Runs every compiled test file with node's built-in runner. A test that hangs fails after 10
+// minutes instead of holding CI until its limit. Files are found here rather than
 // by a shell glob so that the command is the same on every shell and Node 20 (no --test globs).
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -18,7 +19,7 @@ function walk(dir) {
 const files = walk(root)
   .filter((f) => only.length === 0 || only.some((o) => f.includes(o)))
   .sort();
-const result = spawnSync(process.execPath, ['--enable-source-maps', '--test', '--test-reporter=spec', ...files], {
+const result = spawnSync(process.execPath, ['--enable-source-maps', '--test', '--test-reporter=spec', '--test-timeout=600000', ...files], {
   stdio: 'inherit',
   env: { ...process.env, SQUIRREL_TEST: '1' },
 });

@@ -40,10 +40,16 @@ export class AgentProcess {
     this.unregister();
   }
 
-  /** SIGTERM: the agent stores what it holds, releases its lease and exits 0. */
-  async stop(): Promise<number | string> {
+  /**
+   * SIGTERM: the agent stores what it holds, releases its lease and exits 0. One that has not
+   * exited after `timeoutMs` is killed, and the answer says so (a test then fails on it).
+   */
+  async stop(timeoutMs = 30_000): Promise<number | string> {
     this.child.kill('SIGTERM');
-    const code = await this.exited();
+    let timer: NodeJS.Timeout | undefined;
+    const code = await Promise.race([this.exited(), new Promise<string>((resolve) => (timer = setTimeout(() => resolve('did not stop on SIGTERM'), timeoutMs)))]);
+    clearTimeout(timer);
+    if (code === 'did not stop on SIGTERM') await this.kill9();
     this.unregister();
     return code;
   }
