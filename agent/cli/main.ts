@@ -8,6 +8,7 @@ import { register as registerLocal } from './local.js';
 import { register as registerPreflight } from './preflight.js';
 import { register as registerPrune } from './prune.js';
 import { register as registerRestore } from './restore.js';
+import { register as registerServe } from './serve.js';
 import { register as registerStatus } from './status.js';
 import { register as registerVerify } from './verify.js';
 
@@ -32,6 +33,7 @@ export function buildProgram(): Command {
   registerBackup(program);
   registerRestore(program);
   registerPrune(program);
+  registerServe(program);
   registerLocal(program);
   return program;
 }

@@ -1,0 +1,198 @@
+/**
+ * Which events of the binlog a GTID-mode dump sends, as MariaDB's primary decides it
+ * (sql/sql_repl.cc: gtid_find_binlog_file, contains_all_slave_gtid, send_event_to_slave,
+ * is_until_reached). Pure: one event's facts in, a verdict out.
+ *
+ * - Start: the dump begins at the newest file whose GTID_LIST says every GTID the replica asked
+ *   for is in it or later (`fileHoldsStart`); then event groups are skipped, per domain, up to and
+ *   including the replica's GTID. The group that completes it is followed by a fake GTID_LIST, so
+ *   the replica learns where it stands.
+ * - UNTIL: with `@slave_until_gtid` (START SLAVE UNTIL master_gtid_pos=...), groups of domains not
+ *   named are skipped, and after the group that reaches the last named GTID a fake GTID_LIST flagged
+ *   UNTIL_REACHED is sent and the dump ends (EOF).
+ * - The fake primary's own `--until` (`stopAt`) uses the same rule, but then the binlog simply
+ *   ends there: the replica is told nothing and sees heartbeats, as at the end of a primary's binlog.
+ * A file/position dump (no @slave_connect_state) sends every event: `new GtidFilter(null, ...)`.
+ */
+import { EventType, isRowsEvent } from '../binlog/event-types.js';
+import { advanceMariaGtidList, formatMariaGtid, type MariaGtid } from '../protocol/gtid.js';
+
+/** Events the server counts as part of the statement that follows (Log_event::is_part_of_group). */
+const partOfGroupTypes: ReadonlySet<number> = new Set([
+  EventType.BEGIN_LOAD_QUERY,
+  EventType.APPEND_BLOCK,
+  EventType.TABLE_MAP,
+  EventType.MARIA_ANNOTATE_ROWS,
+  EventType.INTVAR,
+  EventType.RAND,
+  EventType.USER_VAR,
+  EventType.ROWS_QUERY,
+]);
+
+export function isPartOfGroup(type: number): boolean {
+  return partOfGroupTypes.has(type) || isRowsEvent(type);
+}
+
+/** The facts about one binlog event the filter needs. */
+export interface FilterEvent {
+  type: number;
+  /** For GTID events. */
+  gtid?: MariaGtid;
+  /** For GTID events: FL_STANDALONE (the group is the next statement, no COMMIT). */
+  standalone?: boolean;
+  /** XID, or a QUERY that is COMMIT or ROLLBACK: the end of a transaction group. */
+  commits?: boolean;
+  /** For GTID_LIST events: the list. */
+  gtidList?: MariaGtid[];
+}
+
+export interface FilterVerdict {
+  send: boolean;
+  /** Send a fake GTID_LIST with this binlog state after the event. */
+  fakeGtidListAfter?: MariaGtid[];
+  /** The replica's UNTIL position is reached: send a fake GTID_LIST (UNTIL_REACHED) with this state, then EOF. */
+  untilReachedAfter?: MariaGtid[];
+  /** The fake primary's own stop position is reached: the binlog ends after this event. */
+  stopAfter?: boolean;
+}
+
+type Skip = 'not' | 'standalone' | 'transaction';
+type UntilGroup = 'not-done' | 'after-standalone' | 'after-transaction';
+
+/** A GTID that the start position names but no binlog holds. */
+export class StartGtidMissing {
+  constructor(readonly gtid: MariaGtid) {}
+  get message(): string {
+    return `connecting slave requested to start from GTID ${formatMariaGtid(this.gtid)}, which is not in the master's binlog`;
+  }
+}
+
+/**
+ * Whether a file whose GTID_LIST is `list` holds the first event to send for every domain of
+ * `start` (contains_all_slave_gtid): no domain of the list is missing from the start position,
+ * and no start GTID lies before the list's entry (equal is fine: the file begins right after it).
+ */
+export function fileHoldsStart(start: readonly MariaGtid[], list: readonly MariaGtid[]): boolean {
+  for (let i = 0; i < list.length; i++) {
+    const g = list[i]!;
+    const s = start.find((x) => x.domainId === g.domainId);
+    if (!s) return false;
+    if (s.serverId === g.serverId && s.seqNo <= g.seqNo) {
+      if (s.seqNo < g.seqNo) return false;
+      if (i + 1 < list.length && list[i + 1]!.domainId === g.domainId) return false;
+    }
+  }
+  return true;
+}
+
+/** The start position left to skip to once the dump begins at a file with this GTID_LIST. */
+export function startAfterFile(start: readonly MariaGtid[], list: readonly MariaGtid[]): MariaGtid[] {
+  return start.filter((s) => !list.some((g) => g.domainId === s.domainId && g.serverId === s.serverId && g.seqNo === s.seqNo));
+}
+
+class UntilState {
+  private readonly pending: Map<number, MariaGtid>;
+  group: UntilGroup = 'not-done';
+
+  constructor(until: readonly MariaGtid[]) {
+    this.pending = new Map(until.map((g) => [g.domainId, g]));
+    if (this.pending.size === 0) this.group = 'after-standalone';
+  }
+
+  /** Sees a GTID event; returns true when its group must be skipped. */
+  onGtid(gtid: MariaGtid, standalone: boolean): boolean {
+    const u = this.pending.get(gtid.domainId);
+    if (!u) return true; // this domain reached its stop position already (or is not named)
+    if (gtid.serverId === u.serverId && gtid.seqNo >= u.seqNo) {
+      this.pending.delete(gtid.domainId);
+      if (this.pending.size === 0) this.group = standalone ? 'after-standalone' : 'after-transaction';
+      return gtid.seqNo > u.seqNo; // the stop GTID itself is missing: this group is already past it
+    }
+    return false;
+  }
+
+  /** Whether the stop position is reached after this event. */
+  reachedAfter(ev: FilterEvent): boolean {
+    if (this.group === 'not-done') return false;
+    if (this.group === 'after-standalone') return !isPartOfGroup(ev.type);
+    return ev.type === EventType.XID || ev.commits === true;
+  }
+}
+
+export class GtidFilter {
+  private readonly gtidMode: boolean;
+  private readonly start: Map<number, MariaGtid>;
+  private readonly seenDomains = new Set<number>();
+  private readonly until: UntilState | undefined;
+  private readonly stopAt: UntilState | undefined;
+  private skip: Skip = 'not';
+  private sendFakeGtidList = false;
+  private binlogState: MariaGtid[] = [];
+
+  /**
+   * @param start what the replica asked to start after (already reduced by startAfterFile); null: file/position dump
+   * @param until the replica's @slave_until_gtid, if any
+   * @param stopAt the fake primary's own end position, if any
+   */
+  constructor(start: readonly MariaGtid[] | null, until?: readonly MariaGtid[], stopAt?: readonly MariaGtid[]) {
+    this.gtidMode = start !== null;
+    this.start = new Map((start ?? []).map((g) => [g.domainId, g]));
+    this.until = this.gtidMode && until ? new UntilState(until) : undefined;
+    this.stopAt = stopAt ? new UntilState(stopAt) : undefined;
+  }
+
+  /** Whether the start position has been passed in every domain. */
+  get startReached(): boolean {
+    return this.start.size === 0;
+  }
+
+  /** Called when the stream reaches the end of what can be sent: a start GTID never seen is an error. */
+  missingStart(): StartGtidMissing | undefined {
+    for (const g of this.start.values()) if (this.seenDomains.has(g.domainId)) return new StartGtidMissing(g);
+    return undefined;
+  }
+
+  /** The UNTIL condition (replica's) holds before any event: send the FORMAT_DESCRIPTION, then stop. */
+  get untilAlreadyReached(): boolean {
+    return this.until?.group === 'after-standalone';
+  }
+
+  step(ev: FilterEvent): FilterVerdict {
+    if (this.gtidMode && ev.type === EventType.MARIA_GTID_LIST && this.until && ev.gtidList) this.binlogState = [...ev.gtidList];
+    if (ev.type === EventType.MARIA_GTID && ev.gtid) this.onGtid(ev.gtid, ev.standalone ?? false);
+
+    let send = true;
+    if (this.skip === 'standalone') {
+      if (!isPartOfGroup(ev.type)) this.skip = 'not';
+      send = false;
+    } else if (this.skip === 'transaction') {
+      if (ev.type === EventType.XID || ev.commits) this.skip = 'not';
+      send = false;
+    }
+    const verdict: FilterVerdict = { send };
+    if (this.sendFakeGtidList && this.skip === 'not') {
+      verdict.fakeGtidListAfter = [...this.binlogState];
+      this.sendFakeGtidList = false;
+    }
+    if (this.until?.reachedAfter(ev)) verdict.untilReachedAfter = [...this.binlogState];
+    if (this.stopAt?.reachedAfter(ev)) verdict.stopAfter = true;
+    return verdict;
+  }
+
+  private onGtid(gtid: MariaGtid, standalone: boolean): void {
+    const groupSkip: Skip = standalone ? 'standalone' : 'transaction';
+    if (this.stopAt?.onGtid(gtid, standalone)) this.skip = groupSkip;
+    if (!this.gtidMode) return;
+    this.seenDomains.add(gtid.domainId);
+    if (this.start.size > 0 || this.until) this.binlogState = advanceMariaGtidList(this.binlogState, gtid);
+    const s = this.start.get(gtid.domainId);
+    if (s) {
+      if (gtid.serverId !== s.serverId || gtid.seqNo <= s.seqNo) this.skip = groupSkip;
+      if (gtid.serverId === s.serverId && gtid.seqNo >= s.seqNo) {
+        this.sendFakeGtidList = true;
+        this.start.delete(gtid.domainId);
+      }
+    }
+    if (this.until?.onGtid(gtid, standalone)) this.skip = groupSkip;
+  }
+}

@@ -1,0 +1,87 @@
+/**
+ * What the fake primary can serve: every epoch's chain of chunks (stream/chain.ts) up to what is
+ * promised, cut into segments of one binlog file each, oldest first. A pure function of the state
+ * item, the epochs' timeline starts and the chunk keys, plus the one loader that reads them.
+ *
+ * As in `squirrel verify`, the current epoch is promised up to its durable position and an older
+ * one up to its last chunk.
+ */
+import { binlogPrefix, clusterPk } from '../keys.js';
+import type { ObjectStore } from '../ports/object-store.js';
+import type { StateStore } from '../ports/state-store.js';
+import { buildChain, type ChainProblem, type ChunkRef } from '../stream/chain.js';
+import { ClusterStateRepo, type ClusterState, type DurablePosition, type TimelineStart } from '../stream/cluster-state.js';
+
+/** Consecutive chunks of one binlog file within one epoch. */
+export interface Segment {
+  epoch: number;
+  file: string;
+  /** In stream order; each starts where the previous ended. The first starts at 4 unless the epoch began mid-file. */
+  chunks: ChunkRef[];
+}
+
+export interface Timeline {
+  segments: Segment[];
+  /** Gaps and missing objects: nothing at or past the first one can be served. */
+  problems: ChainProblem[];
+}
+
+export interface TimelineInput {
+  state: ClusterState;
+  /** Where each epoch began (history items; the current epoch's start from the state item). */
+  starts: ReadonlyMap<number, TimelineStart>;
+  /** Chunk keys under the cluster's binlog prefix, any order. */
+  keys: readonly string[];
+}
+
+function lastKeyOf(keys: readonly string[], prefix: string): string | undefined {
+  let last: string | undefined;
+  for (const k of keys) if (k.startsWith(prefix) && (last === undefined || k > last)) last = k;
+  return last;
+}
+
+/** Segments of every epoch up to what is promised. */
+export function planTimeline(input: TimelineInput, prefix: string): Timeline {
+  const { state } = input;
+  const segments: Segment[] = [];
+  const problems: ChainProblem[] = [];
+  for (let epoch = 1; epoch <= state.epoch; epoch++) {
+    const start = input.starts.get(epoch);
+    if (!start) {
+      problems.push({ object: `${clusterPk(state.clusterId)}/epoch#${String(epoch).padStart(6, '0')}`, message: `history item of epoch ${epoch} is missing` });
+      break;
+    }
+    let durable: DurablePosition | null;
+    if (epoch === state.epoch) {
+      durable = state.durable && state.durable.epoch === epoch ? state.durable : null;
+    } else {
+      const last = lastKeyOf(input.keys, binlogPrefix(prefix, state.clusterId, epoch));
+      durable = last ? { epoch, seq: Number(last.split('/').pop()!.slice(0, 12)), key: last, file: '', end: 0, gtid: '', at: '' } : null;
+    }
+    const chain = buildChain(input.keys, epoch, start, durable);
+    if (chain.problems.length > 0) {
+      problems.push(...chain.problems);
+      break;
+    }
+    for (const ref of chain.chunks) {
+      const tail = segments[segments.length - 1];
+      if (tail && tail.epoch === epoch && tail.file === ref.file) tail.chunks.push(ref);
+      else segments.push({ epoch, file: ref.file, chunks: [ref] });
+    }
+  }
+  return { segments, problems };
+}
+
+/** Reads what planTimeline needs. Undefined when the cluster has no state item. */
+export async function readTimelineInput(objects: ObjectStore, stateStore: StateStore, prefix: string, clusterId: string): Promise<TimelineInput | undefined> {
+  const state = await new ClusterStateRepo(stateStore, clusterId).read();
+  if (!state) return undefined;
+  const starts = new Map<number, TimelineStart>();
+  for (const item of await stateStore.query(clusterPk(clusterId), 'epoch#')) {
+    if (typeof item.epoch === 'number' && item.start) starts.set(item.epoch, item.start as unknown as TimelineStart);
+  }
+  starts.set(state.epoch, state.start);
+  const keys: string[] = [];
+  for await (const o of objects.list(binlogPrefix(prefix, clusterId))) keys.push(o.key);
+  return { state, starts, keys };
+}

@@ -1,0 +1,91 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { EventType } from '../../../agent/binlog/event-types.js';
+import { parseMariaGtidList } from '../../../agent/protocol/gtid.js';
+import { fileHoldsStart, GtidFilter, startAfterFile, type FilterEvent } from '../../../agent/serve/gtid-filter.js';
+
+const g = parseMariaGtidList;
+
+describe('where a GTID dump starts (contains_all_slave_gtid)', () => {
+  const cases: [string, string, string, boolean][] = [
+    ['empty position, first file', '', '', true],
+    ['empty position, a later file', '', '0-1-5', false],
+    ['position past the file start', '0-1-10', '0-1-5', true],
+    ['position is the last GTID before the file', '0-1-5', '0-1-5', true],
+    ['position before the file', '0-1-4', '0-1-5', false],
+    ['another server in the domain: not comparable', '0-2-3', '0-1-5', true],
+    ['a domain the position lacks', '0-1-10', '0-1-5,1-1-2', false],
+    ['two domains, both past', '0-1-10,1-1-3', '0-1-5,1-1-2', true],
+  ];
+  for (const [name, start, list, holds] of cases) {
+    it(`${name}: start '${start}', GTID_LIST '${list}' -> ${holds}`, () => {
+      assert.equal(fileHoldsStart(g(start), g(list)), holds);
+    });
+  }
+  it('drops the domains the file begins right after', () => {
+    assert.deepEqual(startAfterFile(g('0-1-5,1-1-9'), g('0-1-5,1-1-2')), g('1-1-9'));
+  });
+});
+
+/** Group n: GTID 0-1-n, a table map, rows, XID. Standalone groups: GTID, QUERY. */
+function group(seq: number, standalone = false): FilterEvent[] {
+  const gtid = { type: EventType.MARIA_GTID, gtid: { domainId: 0, serverId: 1, seqNo: seq }, standalone };
+  if (standalone) return [gtid, { type: EventType.QUERY, commits: false }];
+  return [gtid, { type: EventType.TABLE_MAP }, { type: EventType.WRITE_ROWS_V1 }, { type: EventType.XID }];
+}
+const stream = (n: number, standaloneAt = -1) => [{ type: EventType.MARIA_GTID_LIST, gtidList: [] }, ...Array.from({ length: n }, (_, i) => group(i + 1, i + 1 === standaloneAt)).flat()];
+
+function sentGtids(filter: GtidFilter, events: FilterEvent[]) {
+  const sent: number[] = [];
+  const notes: string[] = [];
+  for (const ev of events) {
+    const v = filter.step(ev);
+    if (v.send && ev.gtid) sent.push(ev.gtid.seqNo);
+    if (v.fakeGtidListAfter) notes.push(`fake list ${v.fakeGtidListAfter.map((x) => x.seqNo).join(',')}`);
+    if (v.untilReachedAfter) notes.push(`until ${v.untilReachedAfter.map((x) => x.seqNo).join(',')}`);
+    if (v.stopAfter) notes.push('stop');
+    if (v.untilReachedAfter || v.stopAfter) break; // the dump ends there
+  }
+  return { sent, notes };
+}
+
+describe('GTID filter (send_event_to_slave)', () => {
+  it('a file/position dump sends everything', () => {
+    assert.deepEqual(sentGtids(new GtidFilter(null), stream(3)).sent, [1, 2, 3]);
+  });
+
+  it('skips the groups up to the start GTID, then tells the replica with a fake GTID_LIST', () => {
+    const r = sentGtids(new GtidFilter(g('0-1-2')), stream(4, 2));
+    assert.deepEqual(r.sent, [3, 4]);
+    assert.deepEqual(r.notes, ['fake list 2']);
+  });
+
+  it('stops after the UNTIL group with a GTID_LIST flagged UNTIL_REACHED', () => {
+    const r = sentGtids(new GtidFilter(g(''), g('0-1-3')), stream(5));
+    assert.deepEqual(r.sent, [1, 2, 3]);
+    assert.equal(r.notes.at(-1), 'until 3');
+  });
+
+  it('stops after a standalone UNTIL group at its statement', () => {
+    const f = new GtidFilter(g(''), g('0-1-2'));
+    const events = stream(3, 2);
+    const at = events.findIndex((e) => e.type === EventType.QUERY);
+    events.slice(0, at).forEach((e) => f.step(e));
+    assert.ok(f.step(events[at]!).untilReachedAfter);
+  });
+
+  it('the fake primary\'s own stop position ends the stream after that transaction', () => {
+    const r = sentGtids(new GtidFilter(null, undefined, g('0-1-2')), stream(4));
+    assert.deepEqual(r.sent, [1, 2]);
+    assert.deepEqual(r.notes, ['stop']);
+  });
+
+  it('a start GTID that never turns up in a domain the binlog has is reported; an unknown domain is not', () => {
+    const f = new GtidFilter(g('0-1-9,5-1-1'));
+    sentGtids(f, stream(3));
+    assert.equal(f.missingStart()?.gtid.seqNo, 9);
+    const other = new GtidFilter(g('5-1-1'));
+    sentGtids(other, stream(3));
+    assert.equal(other.missingStart(), undefined);
+  });
+});
