@@ -6,6 +6,7 @@ import { register as registerBackup } from './backup.js';
 import { register as registerInspect } from './inspect.js';
 import { register as registerLocal } from './local.js';
 import { register as registerPreflight } from './preflight.js';
+import { register as registerPromote } from './promote.js';
 import { register as registerPrune } from './prune.js';
 import { register as registerRestore } from './restore.js';
 import { register as registerServe } from './serve.js';
@@ -34,6 +35,7 @@ export function buildProgram(): Command {
   registerRestore(program);
   registerPrune(program);
   registerServe(program);
+  registerPromote(program);
   registerLocal(program);
   return program;
 }

@@ -12,10 +12,12 @@ export function register(program: Command): void {
     .description('restore the cluster into a new datadir: the newest base backup before the target, then the binlog chunks up to it')
     .requiredOption('--target <target>', 'latest | time:<ISO-8601> | gtid:<domain-server-seq,...>')
     .requiredOption('--datadir <dir>', 'new (or empty) directory for the restored datadir')
+    .option('--via <how>', 'replica: the restored server applies the chunks as a replica of the built-in fake primary, in parallel; pipe: mariadb-binlog | mariadb', 'replica')
+    .option('--parallel <threads>', 'applier threads for --via replica (default: the number of cores)')
     .option('--start', 'leave the restored server running (prints its socket and port)')
     .option('--dry-run', 'print the plan (backup, chunks, bytes, target GTID) and change nothing')
     .option('--json', 'print the result as JSON')
-    .action(async (opts: { config?: string; target: string; datadir: string; start?: boolean; dryRun?: boolean; json?: boolean }) => {
+    .action(async (opts: { config?: string; target: string; datadir: string; via: string; parallel?: string; start?: boolean; dryRun?: boolean; json?: boolean }) => {
       await runCommand(opts, ['clusterId', 'mysqlUrl', 'bucket', 'table', 'region'], async ({ config, log, out }) => {
         let target;
         try {
@@ -25,17 +27,28 @@ export function register(program: Command): void {
           process.stderr.write(`squirrel: ${err.message}\n`);
           return ExitCode.usage;
         }
+        if (opts.via !== 'replica' && opts.via !== 'pipe') {
+          process.stderr.write(`squirrel: --via must be "replica" or "pipe", got "${opts.via}"\n`);
+          return ExitCode.usage;
+        }
+        const parallelThreads = opts.parallel === undefined ? undefined : Number(opts.parallel);
+        if (parallelThreads !== undefined && !(Number.isInteger(parallelThreads) && parallelThreads >= 0)) {
+          process.stderr.write(`squirrel: --parallel must be a whole number of threads, got "${opts.parallel}"\n`);
+          return ExitCode.usage;
+        }
         const result = await restoreCluster(config, target, opts.datadir, {
           log,
           out: opts.json ? () => undefined : out,
           dryRun: !!opts.dryRun,
           start: false,
+          via: opts.via,
+          ...(parallelThreads !== undefined ? { parallelThreads } : {}),
         });
         // the replay's server stops with this command; --start runs a new one that outlives it
         const { user, password } = parseMysqlUrl(config.mysqlUrl);
         const running =
           opts.start && !opts.dryRun
-            ? await startDetached({ datadir: result.datadir, serverDir: serverDirFor(result.datadir), serverId: result.plan.backup.server.serverId, user, password })
+            ? await startDetached({ datadir: result.datadir, serverDir: serverDirFor(result.datadir), serverId: result.serverId ?? result.plan.backup.server.serverId, user, password })
             : undefined;
         const summary = {
           dryRun: result.dryRun,

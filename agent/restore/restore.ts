@@ -12,7 +12,10 @@ import { ToolProcess } from '../tools/tool-process.js';
 import { checkBackupDigest, streamBackupInto, unpackPhysical } from './base-fetch.js';
 import { readInventory } from './inventory.js';
 import { describePlan, planRestore, type RestorePlan } from './plan.js';
-import { replayInto, type ReplaySummary } from './replay.js';
+import { feedChunks, replayInto, type ReplaySummary } from './replay.js';
+import { Writable } from 'node:stream';
+import { replayViaFakePrimary } from '../serve/replay.js';
+import { formatMariaGtidList, parseMariaGtidList } from '../protocol/gtid.js';
 import type { RestoreTarget } from './target.js';
 
 /**
@@ -36,6 +39,13 @@ export interface RestoreDeps {
 export interface RestoreOptions {
   /** Print the plan and change nothing. */
   dryRun?: boolean;
+  /**
+   * How the chunks are applied: `replica` (default) makes the restored server a replica of the
+   * fake primary, which applies them with parallel threads; `pipe` runs `mariadb-binlog | mariadb`.
+   */
+  via?: 'replica' | 'pipe';
+  /** Applier threads for `via: 'replica'`. @default the number of cores */
+  parallelThreads?: number;
   /** Leave the restored server running and return it (the caller stops it). */
   start?: boolean;
   /** Show progress on a terminal / in logs. @default true */
@@ -58,6 +68,8 @@ export interface RestoreResult {
   /** Time spent replaying chunks (after the base backup was in place and the server up). */
   replayMs: number;
   datadir: string;
+  /** server_id the restored server runs with (not the old primary's when replayed as a replica). */
+  serverId?: number;
   /** The running restored server when `start` was asked. */
   server?: MariaDbServer;
 }
@@ -81,7 +93,7 @@ function prepareDatadir(datadir: string): void {
 }
 
 /** Starts a private server on the restored datadir (the layout MariaDbServer expects, through a link). */
-async function startServer(datadir: string, plan: RestorePlan, mysqlUrl: string): Promise<MariaDbServer> {
+async function startServer(datadir: string, serverId: number, mysqlUrl: string): Promise<MariaDbServer> {
   const dir = serverDirFor(datadir);
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
@@ -92,7 +104,7 @@ async function startServer(datadir: string, plan: RestorePlan, mysqlUrl: string)
   return MariaDbServer.start({
     dir,
     keep: true,
-    serverId: plan.backup.server.serverId,
+    serverId,
     syncBinlog: 0,
     innodbFlushLogAtTrxCommit: 2,
     ...(user === 'root' ? { rootPassword: password } : {}),
@@ -124,6 +136,10 @@ export async function restore(deps: RestoreDeps, target: RestoreTarget, datadirI
   if (opts.dryRun) return { ...result, durationMs: Date.now() - startedMs };
 
   prepareDatadir(datadir);
+  const via = opts.via ?? 'replica';
+  // a replica skips events carrying its own server_id: the restored server takes another one
+  const serverId = via === 'replica' ? replicaServerId(plan.backup.server.serverId) : plan.backup.server.serverId;
+  result.serverId = serverId;
   const progressOn = opts.progress !== false;
   const backupProgress = progressOn ? new Progress({ label: `fetch ${plan.backup.id}`, totalBytes: plan.bytes.backup, log }) : undefined;
   let server: MariaDbServer | undefined;
@@ -131,10 +147,10 @@ export async function restore(deps: RestoreDeps, target: RestoreTarget, datadirI
     if (plan.backup.kind === 'physical') {
       await unpackPhysical(deps.objects, plan.backup, datadir, backupProgress);
       backupProgress?.done();
-      server = await startServer(datadir, plan, deps.mysqlUrl);
+      server = await startServer(datadir, serverId, deps.mysqlUrl);
     } else {
       await checkBackupDigest(deps.objects, plan.backup);
-      server = await startServer(datadir, plan, deps.mysqlUrl);
+      server = await startServer(datadir, serverId, deps.mysqlUrl);
       // a fresh server's root has the password MariaDbServer set; the dump then installs the cluster's accounts
       const file = clientOptionFile({ user: 'root', password: server.rootPassword, socket: server.socket });
       try {
@@ -148,11 +164,11 @@ export async function restore(deps: RestoreDeps, target: RestoreTarget, datadirI
         file.cleanup();
       }
     }
-    const { user, password } = parseMysqlUrl(deps.mysqlUrl);
-    const replayProgress = progressOn ? new Progress({ label: 'replay', totalBytes: plan.bytes.chunks, log }) : undefined;
     const replayStartedMs = Date.now();
-    const summary = await replayInto(plan, deps.objects, { user, password, socket: server.socket }, log, replayProgress);
-    replayProgress?.done();
+    const summary =
+      via === 'pipe'
+        ? await replayByPipe(deps, plan, server, progressOn)
+        : await replayByReplica(deps, plan, server, opts.parallelThreads);
     Object.assign(result, {
       chunks: summary.chunks,
       chunkBytes: summary.chunkBytes,
@@ -172,4 +188,68 @@ export async function restore(deps: RestoreDeps, target: RestoreTarget, datadirI
   }
   else await server.stop();
   return { ...result, durationMs: Date.now() - startedMs };
+}
+
+/** A server_id for the restored server that differs from the old primary's. */
+export function replicaServerId(primaryServerId: number): number {
+  return primaryServerId >= 4_294_967_295 ? 1 : primaryServerId + 1;
+}
+
+async function replayByPipe(deps: RestoreDeps, plan: RestorePlan, server: MariaDbServer, progressOn: boolean): Promise<ReplaySummary> {
+  const { user, password } = parseMysqlUrl(deps.mysqlUrl);
+  const progress = progressOn ? new Progress({ label: 'replay', totalBytes: plan.bytes.chunks, log: deps.log }) : undefined;
+  const summary = await replayInto(plan, deps.objects, { user, password, socket: server.socket }, deps.log, progress);
+  progress?.done();
+  return summary;
+}
+
+/**
+ * Replays through the fake primary: the restored server becomes its replica, from the backup's
+ * GTID position to the plan's target GTID. A time target is first resolved to the GTID of the
+ * last transaction committed at or before it (by reading the chunks through the same cutter the
+ * pipe uses). Afterwards the server's binlog state is set to the applied position, so that a
+ * promoted server's own transactions continue after it.
+ */
+async function replayByReplica(deps: RestoreDeps, plan: RestorePlan, server: MariaDbServer, parallelThreads?: number): Promise<ReplaySummary> {
+  let target = plan.targetGtid;
+  let counted: ReplaySummary | undefined;
+  if (plan.target.kind === 'time') {
+    counted = await feedChunks(plan, deps.objects, new Writable({ write: (_c, _e, done) => done() }));
+    target = counted.lastGtid || plan.backup.binlog.gtid;
+  }
+  const base = plan.backup.binlog.gtid;
+  const transactions = counted?.transactions ?? gtidDistance(base, target);
+  if (target && target !== base && transactions > 0) {
+    await replayViaFakePrimary({
+      server,
+      serverName: `the restored server (${server.socket})`,
+      primary: { objects: deps.objects, stateStore: deps.stateStore, prefix: deps.prefix, clusterId: deps.clusterId },
+      target,
+      startGtid: base,
+      ...(parallelThreads ? { parallelThreads } : {}),
+      log: deps.log,
+    }).catch((err) => {
+      // the fake primary names a missing or damaged object in the replica's error: refuse with it
+      const named = /binlog chain broken at (\S+?):|chunk seq \d+ is missing/.exec(err instanceof Error ? err.message : '');
+      if (named) throw new RestoreRefusedError(named[1] ?? named[0], `replay stopped before a missing or damaged object: ${(err as Error).message}`, { cause: err });
+      throw err;
+    });
+    await server.query('RESET MASTER');
+    await server.query(`SET GLOBAL gtid_binlog_state = '${formatMariaGtidList(parseMariaGtidList(target))}'`);
+  }
+  return {
+    transactions,
+    lastGtid: target,
+    lastCommitSec: counted?.lastCommitSec ?? 0,
+    bytes: plan.bytes.chunks,
+    stoppedBy: plan.target.kind === 'time' ? 'time' : plan.target.kind === 'gtid' ? 'gtid' : 'end',
+    chunks: plan.chunks.length,
+    chunkBytes: plan.bytes.chunks,
+  };
+}
+
+/** Transactions between two GTID positions (per domain, the difference of sequence numbers). */
+export function gtidDistance(from: string, to: string): number {
+  const a = from ? parseMariaGtidList(from) : [];
+  return (to ? parseMariaGtidList(to) : []).reduce((n, t) => n + Math.max(0, t.seqNo - (a.find((g) => g.domainId === t.domainId)?.seqNo ?? 0)), 0);
 }

@@ -163,7 +163,9 @@ export class GtidFilter {
 
     let send = true;
     if (this.skip === 'standalone') {
-      if (!isPartOfGroup(ev.type)) this.skip = 'not';
+      // the group is the GTID event, then one statement (with the events that belong to it): the
+      // skip ends after that statement, not at the GTID event that began it
+      if (ev.type !== EventType.MARIA_GTID && !isPartOfGroup(ev.type)) this.skip = 'not';
       send = false;
     } else if (this.skip === 'transaction') {
       if (ev.type === EventType.XID || ev.commits) this.skip = 'not';

@@ -9,6 +9,7 @@
 import { binlogPrefix, clusterPk } from '../keys.js';
 import type { ObjectStore } from '../ports/object-store.js';
 import type { StateStore } from '../ports/state-store.js';
+import { readPruneMarkers } from '../retention/prune-marker.js';
 import { buildChain, type ChainProblem, type ChunkRef } from '../stream/chain.js';
 import { ClusterStateRepo, type ClusterState, type DurablePosition, type TimelineStart } from '../stream/cluster-state.js';
 
@@ -32,6 +33,8 @@ export interface TimelineInput {
   starts: ReadonlyMap<number, TimelineStart>;
   /** Chunk keys under the cluster's binlog prefix, any order. */
   keys: readonly string[];
+  /** Per epoch, the seq through which chunks were pruned on purpose (prune markers). */
+  prunedThrough?: ReadonlyMap<number, number>;
 }
 
 function lastKeyOf(keys: readonly string[], prefix: string): string | undefined {
@@ -58,7 +61,7 @@ export function planTimeline(input: TimelineInput, prefix: string): Timeline {
       const last = lastKeyOf(input.keys, binlogPrefix(prefix, state.clusterId, epoch));
       durable = last ? { epoch, seq: Number(last.split('/').pop()!.slice(0, 12)), key: last, file: '', end: 0, gtid: '', at: '' } : null;
     }
-    const chain = buildChain(input.keys, epoch, start, durable);
+    const chain = buildChain(input.keys, epoch, start, durable, { prunedThroughSeq: input.prunedThrough?.get(epoch) ?? 0 });
     if (chain.problems.length > 0) {
       problems.push(...chain.problems);
       break;
@@ -83,5 +86,5 @@ export async function readTimelineInput(objects: ObjectStore, stateStore: StateS
   starts.set(state.epoch, state.start);
   const keys: string[] = [];
   for await (const o of objects.list(binlogPrefix(prefix, clusterId))) keys.push(o.key);
-  return { state, starts, keys };
+  return { state, starts, keys, prunedThrough: await readPruneMarkers(objects, prefix, clusterId) };
 }

@@ -75,7 +75,7 @@ export function backup(config: PitrConfig, repo: ClusterStateRepo, kind: 'physic
 /** A new directory for a restored datadir; removed (with the server's files) when the test ends. */
 export function restoreDir(t: TestContext): string {
   const parent = mkdtempSync(join(tmpdir(), 'sq-restore-'));
-  t.after(() => rmSync(parent, { recursive: true, force: true }));
+  t.after(() => (process.env.KEEP ? undefined : rmSync(parent, { recursive: true, force: true })));
   return join(parent, 'data');
 }
 

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { RestoreRefusedError } from '../../../agent/errors.js';
 import { parseTarget } from '../../../agent/restore/target.js';
+import { runCli } from '../../harness/cli.js';
 import { withMariaDb } from '../../harness/mariadb.js';
 import { backup, numbersIn, range, restoreForTest, SequenceWriter, startAgent } from '../../harness/pitr.js';
 import { withLocalStack } from '../../harness/stack.js';
@@ -44,6 +45,34 @@ describe('restore to a time or a GTID', () => {
       assert.deepEqual(await numbersIn(result.server!), range(1, 222));
       const [{ pos }] = (await result.server!.query<{ pos: string }[]>('SELECT @@gtid_binlog_pos AS pos')) as [{ pos: string }];
       assert.equal(pos, gtid);
+    });
+
+    await t.test('the mariadb-binlog | mariadb pipe reaches the same targets', async (st) => {
+      const byTime = await restoreForTest(st, config, parseTarget(`time:${middle.toISOString()}`), { via: 'pipe' });
+      assert.deepEqual(await numbersIn(byTime.server!), range(1, 150));
+      const gtid = writer.gtidOf.get(222)!;
+      const byGtid = await restoreForTest(st, config, parseTarget(`gtid:${gtid}`), { via: 'pipe' });
+      assert.deepEqual(await numbersIn(byGtid.server!), range(1, 222));
+      const latest = await restoreForTest(st, config, parseTarget('latest'), { via: 'pipe' });
+      assert.deepEqual(await numbersIn(latest.server!), range(1, 250));
+    });
+
+    await t.test('promote makes the restored server a primary whose GTIDs continue after the target', async (st) => {
+      const gtid = writer.gtidOf.get(222)!;
+      const restored = await restoreForTest(st, config, parseTarget(`gtid:${gtid}`));
+      const server = restored.server!;
+      await server.query('SET GLOBAL read_only = ON');
+      const r = await runCli(['promote', '--json', '--url', server.url]);
+      assert.equal(r.code, 0, r.stderr);
+      const steps = (JSON.parse(r.stdout) as { steps: { action: string; detail: string }[] }).steps;
+      assert.deepEqual(steps.map((s) => s.action), ['replication', 'binlog', 'durability', 'writes']);
+      const [flags] = await server.query<{ ro: number; sb: number; fl: number }[]>('SELECT @@global.read_only AS ro, @@global.sync_binlog AS sb, @@global.innodb_flush_log_at_trx_commit AS fl');
+      assert.deepEqual([Number(flags!.ro), Number(flags!.sb), Number(flags!.fl)], [0, 1, 1]);
+      await server.query('INSERT INTO app.seq (n) VALUES (100000)');
+      const [pos] = await server.query<{ pos: string }[]>('SELECT @@gtid_binlog_pos AS pos');
+      const [, , seq] = gtid.split('-').map(Number);
+      assert.equal(Number(pos!.pos.split('-')[2]), seq! + 1, `the first new transaction must follow ${gtid}, got ${pos!.pos}`);
+      assert.equal((await server.query<unknown[]>('SHOW SLAVE STATUS')).length, 0);
     });
 
     await t.test('a time before every base backup is refused', async (st) => {

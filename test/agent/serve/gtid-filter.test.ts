@@ -60,6 +60,17 @@ describe('GTID filter (send_event_to_slave)', () => {
     assert.deepEqual(r.notes, ['fake list 2']);
   });
 
+  it('skips a standalone group whole: its statement is never sent without its GTID', () => {
+    // group 1 is standalone (a DDL): GTID, QUERY; the replica starts after it
+    const events = stream(3, 1);
+    const f = new GtidFilter(g('0-1-1'));
+    const sent = events.filter((ev) => f.step(ev).send);
+    assert.equal(sent[0]?.type, EventType.MARIA_GTID_LIST);
+    assert.equal(sent[1]?.type, EventType.MARIA_GTID, 'the first event after the skipped group must be a GTID event');
+    assert.deepEqual(sent.filter((ev) => ev.gtid).map((ev) => ev.gtid!.seqNo), [2, 3]);
+    assert.equal(sent.length, 1 + group(2).length + group(3).length);
+  });
+
   it('stops after the UNTIL group with a GTID_LIST flagged UNTIL_REACHED', () => {
     const r = sentGtids(new GtidFilter(g(''), g('0-1-3')), stream(5));
     assert.deepEqual(r.sent, [1, 2, 3]);
