@@ -147,7 +147,7 @@ async function main(): Promise<number> {
       say(`      ${c.file}: ${c.rebuiltBytes} of ${c.serverBytes} bytes, ${verdict}`);
     }
 
-    say('[8/8] squirrel restore --target latest: base backup + binlog replay into a new datadir');
+    say('[8/8] squirrel restore --target latest: the base backup, then the chunks replayed by the restored server as a replica of the built-in fake primary');
     restoreDir = mkdtempSync(join(tmpdir(), 'squirrel-demo-restore-'));
     const restored = await restoreCluster(config, parseTarget('latest'), join(restoreDir, 'data'), { log: createLogger('error'), start: true, progress: false });
     restoredServer = restored.server;
@@ -163,7 +163,7 @@ async function main(): Promise<number> {
     say();
     say(ok ? 'result: the restore holds exactly the durable transactions, and the chunks rebuild the binlog byte for byte.' : 'result: FAILED (see above)');
     if (lost > 0) say(`the ${lost} lost transactions were acknowledged after the last durable chunk: the lag window. Lossless mode (not built yet) will acknowledge a commit only once it is durable.`);
-    say('not in this demo yet: the fake primary, failover, lossless mode (see README "Status").');
+    say('not in this demo yet: failover (control plane), lossless mode (see README "Status").');
     return ok ? 0 : 1;
   } catch (err) {
     process.stderr.write(`demo failed: ${describeError(err)}\n`);
