@@ -11,6 +11,7 @@
  *    binlog over the replay phase, median of `runs`.
  * Results go to bench/results/backup.json.
  */
+import { localAgentConfig } from '../agent/local/catch-up.js';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -58,18 +59,7 @@ function sysbench(server: MariaDbServer, command: 'prepare' | 'run', extra: stri
 async function main(): Promise<void> {
   const server = await MariaDbServer.start();
   const stack = await startLocalStack();
-  for (const [k, v] of Object.entries(stack.env)) if (k.startsWith('AWS_')) process.env[k] = v;
-  const config = {
-    clusterId: 'bench-backup',
-    mysqlUrl: server.url,
-    bucket: stack.bucket,
-    table: stack.table,
-    region: stack.region,
-    s3Endpoint: stack.s3.endpoint,
-    dynamodbEndpoint: stack.dynamodb.endpoint,
-    prefix: '',
-    agentId: 'bench',
-  };
+  const config = { ...localAgentConfig(stack, server.url, 'bench-backup'), agentId: 'bench' };
   const { streamer, close } = buildStreamer(config, silentLogger, 'oldest');
   const running = streamer.run();
   const repo = new ClusterStateRepo(openStateStore(config), config.clusterId);

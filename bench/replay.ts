@@ -10,6 +10,7 @@
  *
  *   node dist/bench/replay.js [--quick] [--transactions N] [--reps N] [--threads N]
  */
+import { localAgentConfig } from '../agent/local/catch-up.js';
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, totalmem, tmpdir } from 'node:os';
@@ -81,18 +82,7 @@ async function main(): Promise<void> {
   try {
     // ---- the chunk set
     await source.query('RESET MASTER');
-    for (const [k, v] of Object.entries(stack.env)) if (k.startsWith('AWS_')) process.env[k] = v;
-    const config = {
-      clusterId: CLUSTER,
-      mysqlUrl: source.url,
-      bucket: stack.bucket,
-      table: stack.table,
-      region: stack.region,
-      s3Endpoint: stack.s3.endpoint,
-      dynamodbEndpoint: stack.dynamodb.endpoint,
-      prefix: '',
-      agentId: 'bench',
-    };
+    const config = { ...localAgentConfig(stack, source.url, CLUSTER), agentId: 'bench' };
     const { streamer, close } = buildStreamer(config, silentLogger, 'oldest');
     const running = streamer.run();
     const sb = ['--db-driver=mysql', '--mysql-host=127.0.0.1', `--mysql-port=${source.port}`, '--mysql-user=root', `--mysql-password=${source.rootPassword}`, '--mysql-db=sbtest', `--tables=${TABLES}`, `--table-size=${TABLE_SIZE}`];
