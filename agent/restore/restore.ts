@@ -138,7 +138,7 @@ export async function restore(deps: RestoreDeps, target: RestoreTarget, datadirI
   prepareDatadir(datadir);
   const via = opts.via ?? 'replica';
   // a replica skips events carrying its own server_id: the restored server takes another one
-  const serverId = via === 'replica' ? replicaServerId(plan.backup.server.serverId) : plan.backup.server.serverId;
+  const serverId = via === 'replica' ? replicaServerId(plan) : plan.backup.server.serverId;
   result.serverId = serverId;
   const progressOn = opts.progress !== false;
   const backupProgress = progressOn ? new Progress({ label: `fetch ${plan.backup.id}`, totalBytes: plan.bytes.backup, log }) : undefined;
@@ -190,9 +190,18 @@ export async function restore(deps: RestoreDeps, target: RestoreTarget, datadirI
   return { ...result, durationMs: Date.now() - startedMs };
 }
 
-/** A server_id for the restored server that differs from the old primary's. */
-export function replicaServerId(primaryServerId: number): number {
-  return primaryServerId >= 4_294_967_295 ? 1 : primaryServerId + 1;
+/**
+ * A server_id for a server restored as a replica: none of the servers that wrote the replayed
+ * events (a replica skips its own server_id's events), taken from the backup, the target and
+ * every chunk's first and last GTID; nor the agent's and the fake primary's defaults.
+ */
+export function replicaServerId(plan: RestorePlan): number {
+  const taken = new Set<number>([plan.backup.server.serverId, 4_000_000_001, 4_000_000_002]);
+  const gtids = [plan.targetGtid, plan.backup.binlog.gtid, ...plan.chunks.flatMap((c) => [c.firstGtid, c.lastGtid])];
+  for (const list of gtids) if (list) for (const g of parseMariaGtidList(list)) taken.add(g.serverId);
+  let id = 4_100_000_000 + (plan.backup.server.serverId % 1000);
+  while (taken.has(id)) id++;
+  return id;
 }
 
 async function replayByPipe(deps: RestoreDeps, plan: RestorePlan, server: MariaDbServer, progressOn: boolean): Promise<ReplaySummary> {

@@ -103,6 +103,24 @@ export class ClusterStateRepo {
   }
 
   /**
+   * Fences epoch `from` and starts epoch `from + 1`, whose timeline begins at `start` (the new
+   * primary's binlog position at promotion). The durable position stays where epoch `from` left
+   * it; the new epoch's chunks count from seq 1. Conditional on the epoch still being `from`:
+   * of two claimers, one wins and the other gets ConditionFailedError. Records the history item.
+   */
+  async claimNextEpoch(from: number, start: TimelineStart, nowMs: number): Promise<ClusterState> {
+    const epoch = from + 1;
+    const item = await this.store.update(
+      this.pk,
+      stateSk,
+      { epoch, durableSeq: 0, start: start as unknown as Value, leaseHolder: '', leaseExpiresAt: 0, status: 'HEALTHY' },
+      { field: 'epoch', eq: from },
+    );
+    await this.store.put({ pk: this.pk, sk: epochSk(epoch), epoch, start: start as unknown as Value, createdAt: new Date(nowMs).toISOString() });
+    return fromItem(this.clusterId, item);
+  }
+
+  /**
    * Takes (or renews) the lease under `epoch`. The same holder takes it back at once (a restart
    * after kill -9); anyone else only after it expires.
    */

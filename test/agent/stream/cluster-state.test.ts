@@ -74,4 +74,17 @@ describe('cluster state', () => {
     await assert.rejects(repo.advance('a', pos(1, 100)), LeaseHeldError);
     await assert.rejects(repo.heartbeat(1, 'a', 2001, 100, null), LeaseHeldError);
   });
+
+  it('claims the next epoch once, fencing the old one, and keeps the durable position', async () => {
+    const store = new MemoryStateStore();
+    const repo = new ClusterStateRepo(store, 'c1');
+    await repo.claimFirstEpoch(start, 'a', 1000, 100);
+    await repo.advance('a', pos(1, 100));
+    const next = { file: 'other-bin.000001', pos: 4, gtid: '0-1-1' };
+    const s = await repo.claimNextEpoch(1, next, 2000);
+    assert.deepEqual([s.epoch, s.durableSeq, s.durable?.seq, s.start.file, s.leaseHolder], [2, 0, 1, 'other-bin.000001', '']);
+    await assert.rejects(repo.claimNextEpoch(1, next, 2001), ConditionFailedError);
+    await assert.rejects(repo.advance('a', pos(2, 200)), FencedError);
+    assert.deepEqual((await store.get(clusterPk('c1'), 'epoch#000002'))?.start, next);
+  });
 });
