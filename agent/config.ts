@@ -20,6 +20,7 @@ const mysqlUrl = z
   }, 'a URL like mysql://user:password@host:3306');
 
 const httpUrl = z.string().url('an http(s) URL like http://127.0.0.1:4569');
+const duration = z.string().regex(/^(\d+[wdhms])+$/, 'a duration like 30d, 12h, 90m or 1d12h');
 const durationMs = z.coerce.number().int().positive();
 
 export const configSchema = z.object({
@@ -47,6 +48,12 @@ export const configSchema = z.object({
   agentId: z.string().min(1).max(200),
   /** Write chunks and backups to this local directory (a mounted volume) instead of S3. */
   storeDir: z.string().min(1),
+  /** `squirrel agent` takes a base backup once the newest complete one is this old (e.g. 24h). Unset: never. */
+  backupInterval: duration,
+  backupKind: z.enum(['physical', 'logical']),
+  /** `squirrel agent` prunes what no restore target this far back needs (e.g. 7d). Unset: never. */
+  retention: duration,
+  pruneInterval: duration,
   serveUser: z.string().min(1),
   servePassword: z.string(),
   logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']),
@@ -65,6 +72,8 @@ export const defaults: Partial<Config> = {
   uploadBufferBytes: 16 * 1024 * 1024,
   heartbeatIntervalMs: 1000,
   leaseMs: 15_000,
+  backupKind: 'physical',
+  pruneInterval: '1h',
   serveUser: 'squirrel',
   logLevel: 'info',
 };

@@ -3,7 +3,9 @@ import { hostname, tmpdir } from 'node:os';
 import { defaults, parseMysqlUrl, type Config } from '../config.js';
 import { ServerConfigError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { Maintenance } from '../maintenance.js';
 import { evaluate, gatherFacts } from '../preflight.js';
+import { parseDuration } from '../retention/prune.js';
 import { FsObjectStore } from '../store/fs-object-store.js';
 import { StreamClassifier } from '../stream/classifier.js';
 import { ClusterStateRepo } from '../stream/cluster-state.js';
@@ -74,13 +76,34 @@ export function register(program: Command): void {
         }
         await checkServer(config, log);
         const { streamer, close } = buildStreamer(config, log, opts.from);
+        const maintenance = new Maintenance(
+          {
+            objects: objectStoreFor(config),
+            stateStore: openStateStore(config),
+            state: new ClusterStateRepo(openStateStore(config), config.clusterId),
+            prefix: config.prefix ?? '',
+            clusterId: config.clusterId,
+            mysqlUrl: config.mysqlUrl,
+            log,
+          },
+          {
+            ...(config.backupInterval ? { backupIntervalMs: parseDuration(config.backupInterval) } : {}),
+            backupKind: config.backupKind ?? 'physical',
+            ...(config.retention ? { retentionMs: parseDuration(config.retention) } : {}),
+            pruneIntervalMs: parseDuration(config.pruneInterval ?? '1h'),
+          },
+        );
+        maintenance.start();
         const stop = () => {
           log.info('stopping: storing what is held, then releasing the lease');
           void streamer.stop();
         };
-        process.once('SIGINT', stop);
-        process.once('SIGTERM', stop);
+        // `on`, not `once`: a listener must stay, or a handler added later (the child-process
+        // registry of a running backup) would re-raise the signal and end the process mid-stop
+        process.on('SIGINT', stop);
+        process.on('SIGTERM', stop);
         const reason = await streamer.run();
+        await maintenance.stop();
         await close();
         if (reason.kind === 'failed') throw reason.error;
         log.info('stopped');
