@@ -65,3 +65,8 @@ export function parsePruneMarkerKey(key: string): { epoch: number; throughSeq: n
   const m = /\/pruned\/(\d{6})\/(\d{12})$/.exec(key);
   return m ? { epoch: Number(m[1]), throughSeq: Number(m[2]) } : undefined;
 }
+
+/** Where a large transaction is uploaded while it streams, before it is copied to its chunk key. */
+export function stagingPrefix(prefix: string, clusterId: string): string {
+  return `${clusterPrefix(prefix, clusterId)}staging/`;
+}

@@ -1,7 +1,9 @@
 import type { Command } from 'commander';
+import { randomUUID } from 'node:crypto';
 import { hostname, tmpdir } from 'node:os';
 import { defaults, parseMysqlUrl, type Config } from '../config.js';
 import { ServerConfigError } from '../errors.js';
+import { stagingPrefix } from '../keys.js';
 import type { Logger } from '../log.js';
 import { Maintenance } from '../maintenance.js';
 import { evaluate, gatherFacts } from '../preflight.js';
@@ -42,9 +44,11 @@ export function buildStreamer(config: AgentConfig, log: Logger, from: 'oldest' |
     serverId: config.serverId ?? (defaults.serverId as number),
     heartbeatMs: Math.min(config.heartbeatIntervalMs ?? 1000, 1000),
   });
+  const objects = objectStoreFor(config);
+  const staging = stagingPrefix(config.prefix ?? '', config.clusterId);
   const streamer = new Streamer({
     source,
-    objects: objectStoreFor(config),
+    objects,
     state: new ClusterStateRepo(openStateStore(config), config.clusterId),
     newClassifier: () => new StreamClassifier(),
     prefix: config.prefix ?? '',
@@ -53,7 +57,10 @@ export function buildStreamer(config: AgentConfig, log: Logger, from: 'oldest' |
     from,
     chunkMaxBytes: config.chunkMaxBytes ?? (defaults.chunkMaxBytes as number),
     chunkMaxAgeMs: config.chunkMaxAgeMs ?? (defaults.chunkMaxAgeMs as number),
-    spill: fileSpill(tmpdir()),
+    spill: fileSpill(tmpdir(), async (body) => {
+      const key = `${staging}${randomUUID()}`;
+      return { key, ...(await objects.putStreamIfAbsent(key, body, {})) };
+    }),
     maxInFlight: config.uploadConcurrency ?? (defaults.uploadConcurrency as number),
     maxHeldBytes: config.uploadBufferBytes ?? (defaults.uploadBufferBytes as number),
     heartbeatIntervalMs: config.heartbeatIntervalMs ?? (defaults.heartbeatIntervalMs as number),

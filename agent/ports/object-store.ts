@@ -36,6 +36,11 @@ export interface ObjectStore {
    * that need one record it elsewhere (e.g. a manifest).
    */
   putStreamIfAbsent(key: string, body: Readable, metadata: Record<string, string>): Promise<{ sizeBytes: number; sha256: string }>;
+  /**
+   * Copies `from` to `to` (inside the store, no bytes through this process) with new metadata,
+   * unless `to` exists: write-once like the puts (ObjectExistsError). `from` must exist.
+   */
+  copyIfAbsent(from: string, to: string, metadata: Record<string, string>): Promise<void>;
   get(key: string): Promise<StoredObject | undefined>;
   /** A stream of the body; undefined when the key does not exist. */
   getStream(key: string): Promise<Readable | undefined>;

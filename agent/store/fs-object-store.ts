@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { link, mkdir, readFile, readdir, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { copyFile, link, mkdir, readFile, readdir, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { Transform } from 'node:stream';
@@ -93,6 +93,12 @@ export class FsObjectStore implements ObjectStore {
     }
     await this.place(key, tmp, metadata);
     return { sizeBytes, sha256: hash.digest('hex') };
+  }
+
+  async copyIfAbsent(from: string, to: string, metadata: Record<string, string>): Promise<void> {
+    const tmp = await this.tmpFile();
+    await copyFile(this.path(from), tmp);
+    await this.place(to, tmp, metadata);
   }
 
   async get(key: string): Promise<StoredObject | undefined> {

@@ -29,6 +29,13 @@ export class MemoryObjectStore implements ObjectStore {
     return { sizeBytes: all.length, sha256: hash.digest('hex') };
   }
 
+  async copyIfAbsent(from: string, to: string, metadata: Record<string, string>): Promise<void> {
+    const o = this.objects.get(from);
+    if (!o) throw new Error(`copy source missing: ${from}`);
+    if (this.objects.has(to)) throw new ObjectExistsError(to);
+    this.objects.set(to, { body: Buffer.from(o.body), metadata: { ...metadata } });
+  }
+
   async get(key: string): Promise<StoredObject | undefined> {
     const o = this.objects.get(key);
     return o && { key, sizeBytes: o.body.length, metadata: { ...o.metadata }, body: Buffer.from(o.body) };

@@ -1,6 +1,7 @@
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
+  CopyObjectCommand,
   CreateMultipartUploadCommand,
   DeleteObjectCommand,
   GetObjectCommand,
@@ -117,6 +118,23 @@ export class S3ObjectStore implements ObjectStore {
       }
       if (err instanceof ObjectExistsError) throw err;
       throw this.translate(err, key, 'multipart upload');
+    }
+  }
+
+  async copyIfAbsent(from: string, to: string, metadata: Record<string, string>): Promise<void> {
+    try {
+      await this.s3.send(
+        new CopyObjectCommand({
+          Bucket: this.bucket,
+          Key: to,
+          CopySource: `${this.bucket}/${from.split('/').map(encodeURIComponent).join('/')}`,
+          IfNoneMatch: '*',
+          MetadataDirective: 'REPLACE',
+          Metadata: metadata,
+        }),
+      );
+    } catch (err) {
+      throw this.translate(err, to, `copy from ${from}`);
     }
   }
 

@@ -160,6 +160,7 @@ export class Shipper {
 
   private async upload(key: string, chunk: Chunk): Promise<void> {
     const sha256 = chunk.spilled ? chunk.spilled.sha256 : sha256Hex(chunk.body!);
+    if (chunk.spilled?.staged && (await this.placeStaged(key, chunk, sha256))) return;
     await retrying(async () => {
       try {
         if (chunk.spilled) {
@@ -185,6 +186,30 @@ export class Shipper {
    * conditional write covers them all (from the last durable seq to the newest contiguous one),
    * so a slow state store does not hold the stream back one write per chunk.
    */
+  /**
+   * A spilled transaction was uploaded to a staging object while it streamed: copy it into place
+   * (write-once, with the chunk's metadata) and drop the staging object. False when the staging
+   * upload failed or differs: the caller then uploads from the spill file.
+   */
+  private async placeStaged(key: string, chunk: Chunk, sha256: string): Promise<boolean> {
+    const staged = await chunk.spilled!.staged!.catch((err: unknown) => {
+      this.opts.log.warn({ key, err: (err as Error).message }, 'upload during the transaction failed; uploading from the spill file');
+      return undefined;
+    });
+    if (!staged || staged.sha256 !== sha256 || staged.sizeBytes !== chunk.sizeBytes) return false;
+    await retrying(async () => {
+      try {
+        await this.opts.objects.copyIfAbsent(staged.key, key, chunkMetadata(chunk, sha256));
+      } catch (err) {
+        if (!(err instanceof ObjectExistsError)) throw err;
+        const stored = await this.opts.objects.head(key);
+        if (stored?.metadata.sha256 !== sha256) throw new ChunkConflictError(key, stored?.metadata.sha256 ?? '', sha256, { cause: err });
+      }
+    }, this.retryOpts(`copy ${staged.key} to ${key}`));
+    await this.opts.objects.delete(staged.key).catch(() => undefined);
+    return true;
+  }
+
   private async advanceTo(p: Pending): Promise<void> {
     this.throwIfFatal();
     if (this.last && this.last.epoch === this.opts.epoch && p.seq <= this.advancedSeq) return; // covered by an earlier batch

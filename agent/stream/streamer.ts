@@ -1,5 +1,5 @@
 import { FencedError, LeaseHeldError, ConditionFailedError } from '../errors.js';
-import { binlogPrefix, parseChunkKey } from '../keys.js';
+import { binlogPrefix, parseChunkKey, stagingPrefix } from '../keys.js';
 import type { Logger } from '../log.js';
 import type { BinlogSource, StreamEvent } from '../ports/binlog-source.js';
 import type { ObjectStore } from '../ports/object-store.js';
@@ -142,6 +142,11 @@ export class Streamer {
       const ref = parseChunkKey(o.key);
       if (!ref || ref.seq <= state.durableSeq) continue;
       this.opts.log.warn({ key: o.key }, 'removing a chunk past the durable position (left by an interrupted run)');
+      await this.opts.objects.delete(o.key);
+    }
+    // staging objects of large transactions an interrupted run was uploading
+    for await (const o of this.opts.objects.list(stagingPrefix(this.opts.prefix, this.opts.clusterId))) {
+      this.opts.log.warn({ key: o.key }, 'removing a staged upload left by an interrupted run');
       await this.opts.objects.delete(o.key);
     }
   }

@@ -118,6 +118,21 @@ export function objectStoreContract(name: string, open: () => Promise<ObjectStor
       assert.equal(sha256Hex(got), res.sha256);
     });
 
+    it('copies inside the store with new metadata, once', async () => {
+      const p = fresh();
+      const body = Buffer.from('staged chunk bytes');
+      await fx.store.putIfAbsent(`${p}staging/x`, body, sha256Hex(body), { stage: 'yes' });
+      await fx.store.copyIfAbsent(`${p}staging/x`, `${p}final`, { sha256: sha256Hex(body), file: 'f' });
+      const got = await fx.store.get(`${p}final`);
+      assert.deepEqual(got?.body, body);
+      assert.equal(got?.metadata.sha256, sha256Hex(body));
+      assert.equal(got?.metadata.stage, undefined);
+      const other = Buffer.from('other');
+      await fx.store.putIfAbsent(`${p}staging/y`, other, sha256Hex(other), {});
+      await assert.rejects(fx.store.copyIfAbsent(`${p}staging/y`, `${p}final`, {}), ObjectExistsError);
+      assert.deepEqual((await fx.store.get(`${p}final`))?.body, body);
+    });
+
     it('streams a small and an empty body', async () => {
       const p = fresh();
       const small = await fx.store.putStreamIfAbsent(`${p}small`, Readable.from([Buffer.from('abc')]), {});

@@ -4,7 +4,10 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { Chunker, ChunkOrderError, type ChunkerEvent } from '../../../agent/stream/chunker.js';
+import { Readable } from 'node:stream';
+import { sha256Hex } from '../../../agent/store/bytes.js';
+import { MemoryObjectStore } from '../../../agent/store/memory-object-store.js';
+import { Chunker, ChunkOrderError, type Chunk, type ChunkerEvent } from '../../../agent/stream/chunker.js';
 import { fileSpill } from '../../../agent/stream/spill.js';
 
 /** A synthetic event stream: `spec` letters are G(tid) Q(uery) X(id) R(otate) F(ormat desc). */
@@ -113,6 +116,36 @@ describe('chunker', () => {
         peak = Math.max(peak, c.heldBytes);
       }
       assert.ok(peak <= 30, `held ${peak} bytes`);
+    });
+
+    it('is uploaded while it is written, when the spill stages uploads', async () => {
+      const received: { bytes: number; finished: boolean }[] = [];
+      let finished = false;
+      const store = new MemoryObjectStore();
+      const stage = async (body: Readable) => {
+        const parts: Buffer[] = [];
+        for await (const part of body) {
+          parts.push(part as Buffer);
+          received.push({ bytes: (part as Buffer).length, finished });
+        }
+        const all = Buffer.concat(parts);
+        await store.putIfAbsent('staging/x', all, sha256Hex(all), {});
+        return { key: 'staging/x', sizeBytes: all.length, sha256: sha256Hex(all) };
+      };
+      const c = new Chunker({ maxBytes: 25, maxAgeMs: 1000, spill: fileSpill(spillDir, stage) });
+      const evs = events(`G${'Q'.repeat(50)}X`);
+      const out: Chunk[] = [];
+      for (const e of evs) {
+        out.push(...c.push(e, 0));
+        await new Promise((r) => setTimeout(r, 2)); // time passes between events, as in the agent
+      }
+      finished = true;
+      const [big] = out;
+      const staged = await big!.spilled!.staged!;
+      assert.ok(received.some((r) => !r.finished), 'nothing was uploaded before the transaction ended');
+      assert.equal(staged.sha256, big!.spilled!.sha256);
+      assert.deepEqual((await store.get('staging/x'))?.body, Buffer.concat(evs.map((e) => e.bytes)));
+      big!.spilled!.remove();
     });
 
     it('is discarded with its file when the server switches files mid-transaction', () => {

@@ -21,7 +21,7 @@ class ScriptedStore extends MemoryObjectStore {
   puts = 0;
   override async putIfAbsent(key: string, body: Buffer, sha256: string, metadata: Record<string, string>): Promise<void> {
     this.puts++;
-    const delay = this.delays.get(parseChunkKey(key)!.start) ?? 0;
+    const delay = this.delays.get(parseChunkKey(key)?.start ?? -1) ?? 0;
     if (delay) await new Promise((r) => setTimeout(r, delay));
     if (this.failuresLeft > 0) {
       this.failuresLeft--;
@@ -130,5 +130,24 @@ describe('shipper', () => {
       await shipper.drain();
     }
     assert.deepEqual(durable.map((p) => [p.seq, p.end]), [[1, 14], [2, 24], [3, 34]]);
+  });
+
+  it('copies a transaction staged while it streamed into its chunk key, and drops the staging object', async () => {
+    const { objects, shipper, durable } = await setup();
+    const body = Buffer.alloc(40, 9);
+    await objects.putIfAbsent('c1/staging/abc', body, sha256Hex(body), {});
+    const big: Chunk = {
+      ...chunk(4, 40),
+      body: undefined,
+      spilled: { path: '/nonexistent', sizeBytes: 40, sha256: sha256Hex(body), open: () => { throw new Error('must not read the spill file'); }, remove: () => undefined, staged: Promise.resolve({ key: 'c1/staging/abc', sizeBytes: 40, sha256: sha256Hex(body) }) },
+    };
+    await shipper.submit(big);
+    await shipper.drain();
+    assert.equal(durable.length, 1);
+    const stored = await objects.get(durable[0]!.key);
+    assert.deepEqual(stored?.body, body);
+    assert.equal(stored?.metadata.sha256, sha256Hex(body));
+    assert.equal(stored?.metadata.start, '4');
+    assert.equal(await objects.head('c1/staging/abc'), undefined);
   });
 });

@@ -44,5 +44,6 @@ describe('streaming agent', () => {
     let largest = 0;
     for await (const o of objectStoreFor(config).list('stream-basic/binlog/')) largest = Math.max(largest, o.sizeBytes);
     assert.ok(largest > 10 * 1024 * 1024, `the large transaction should be one chunk, largest is ${largest}`);
+    for await (const o of objectStoreFor(config).list('stream-basic/staging/')) assert.fail(`staging object left behind: ${o.key}`);
   });
 });
