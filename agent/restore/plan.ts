@@ -2,7 +2,7 @@ import { compareFilePos } from '../backup/binlog-order.js';
 import type { BackupManifest } from '../backup/manifest.js';
 import { RestoreRefusedError } from '../errors.js';
 import { formatMariaGtidList, parseMariaGtid, parseMariaGtidList, type MariaGtid } from '../protocol/gtid.js';
-import { buildChain } from '../stream/chain.js';
+import { promisedChain } from '../stream/chain.js';
 import type { ClusterState, DurablePosition, TimelineStart } from '../stream/cluster-state.js';
 import { formatTarget, type RestoreTarget } from './target.js';
 
@@ -91,15 +91,8 @@ function chainsByEpoch(input: PlanInput): Map<number, ChunkInfo[]> {
       if (keys.length > 0) refuse(`epoch ${epoch}`, `the history item of epoch ${epoch} is missing`);
       continue;
     }
-    let durable: DurablePosition | null;
-    if (epoch === input.state.epoch) durable = input.state.durable && input.state.durable.epoch === epoch ? input.state.durable : null;
-    else {
-      const last = keys[keys.length - 1];
-      const info = last ? byKey.get(last)! : undefined;
-      durable = info ? { epoch, seq: info.seq, key: info.key, file: info.file, end: info.end, gtid: info.lastGtid, at: '' } : null;
-    }
     // below a prune marker, chunks are gone on purpose: the chain begins after it
-    const chain = buildChain(keys, epoch, start, durable, { prunedThroughSeq: input.prunedThrough?.get(epoch) ?? 0 });
+    const chain = promisedChain(keys, epoch, input.state, start, input.prunedThrough?.get(epoch) ?? 0);
     const problem = chain.problems[0];
     if (problem) {
       refuse(problem.object, problem.message, 'The object store holds less than the durable position promises. Run `squirrel verify`; restore to an earlier target (time: or gtid:) before the damage, or restore from another copy of the bucket.');

@@ -100,7 +100,7 @@ export async function startFakePrimary(opts: FakePrimaryOptions): Promise<FakePr
   const loadTimeline = async (): Promise<Timeline> => {
     const input = await readTimelineInput(opts.objects, opts.stateStore, opts.prefix, opts.clusterId);
     if (!input) throw new BinlogChainError(`cluster ${opts.clusterId}`, 'the cluster has no state item: nothing has been streamed');
-    return planTimeline(input, opts.prefix);
+    return planTimeline(input);
   };
 
   const server: Server = createServer((socket: Socket) => {

@@ -6,12 +6,12 @@
  * As in `squirrel verify`, the current epoch is promised up to its durable position and an older
  * one up to its last chunk.
  */
-import { binlogPrefix, clusterPk } from '../keys.js';
+import { binlogPrefix, clusterPk, epochSk } from '../keys.js';
 import type { ObjectStore } from '../ports/object-store.js';
 import type { StateStore } from '../ports/state-store.js';
 import { readPruneMarkers } from '../retention/prune-marker.js';
-import { buildChain, type ChainProblem, type ChunkRef } from '../stream/chain.js';
-import { ClusterStateRepo, type ClusterState, type DurablePosition, type TimelineStart } from '../stream/cluster-state.js';
+import { promisedChain, type ChainProblem, type ChunkRef } from '../stream/chain.js';
+import { ClusterStateRepo, type ClusterState, type TimelineStart } from '../stream/cluster-state.js';
 
 /** Consecutive chunks of one binlog file within one epoch. */
 export interface Segment {
@@ -37,31 +37,18 @@ export interface TimelineInput {
   prunedThrough?: ReadonlyMap<number, number>;
 }
 
-function lastKeyOf(keys: readonly string[], prefix: string): string | undefined {
-  let last: string | undefined;
-  for (const k of keys) if (k.startsWith(prefix) && (last === undefined || k > last)) last = k;
-  return last;
-}
-
 /** Segments of every epoch up to what is promised. */
-export function planTimeline(input: TimelineInput, prefix: string): Timeline {
+export function planTimeline(input: TimelineInput): Timeline {
   const { state } = input;
   const segments: Segment[] = [];
   const problems: ChainProblem[] = [];
   for (let epoch = 1; epoch <= state.epoch; epoch++) {
     const start = input.starts.get(epoch);
     if (!start) {
-      problems.push({ object: `${clusterPk(state.clusterId)}/epoch#${String(epoch).padStart(6, '0')}`, message: `history item of epoch ${epoch} is missing` });
+      problems.push({ object: `${clusterPk(state.clusterId)}/${epochSk(epoch)}`, message: `history item of epoch ${epoch} is missing` });
       break;
     }
-    let durable: DurablePosition | null;
-    if (epoch === state.epoch) {
-      durable = state.durable && state.durable.epoch === epoch ? state.durable : null;
-    } else {
-      const last = lastKeyOf(input.keys, binlogPrefix(prefix, state.clusterId, epoch));
-      durable = last ? { epoch, seq: Number(last.split('/').pop()!.slice(0, 12)), key: last, file: '', end: 0, gtid: '', at: '' } : null;
-    }
-    const chain = buildChain(input.keys, epoch, start, durable, { prunedThroughSeq: input.prunedThrough?.get(epoch) ?? 0 });
+    const chain = promisedChain(input.keys, epoch, state, start, input.prunedThrough?.get(epoch) ?? 0);
     if (chain.problems.length > 0) {
       problems.push(...chain.problems);
       break;

@@ -1,5 +1,5 @@
 import { parseChunkKey, type ChunkKey } from '../keys.js';
-import type { DurablePosition, TimelineStart } from './cluster-state.js';
+import type { ClusterState, DurablePosition, TimelineStart } from './cluster-state.js';
 
 export interface ChunkRef extends ChunkKey {
   key: string;
@@ -95,4 +95,30 @@ export function buildChain(
   const inChain = new Set(chain.map((c) => c.key));
   const strays = refs.filter((r) => !inChain.has(r.key) && r.seq > pruned);
   return { chunks: chain, strays, problems };
+}
+
+/**
+ * The chain of one epoch that is promised: the current epoch up to the durable position, an
+ * older one (fenced by the next) up to its last chunk. Pure; what verify, restore and the fake
+ * primary all build on. `keys` may hold any epochs' keys.
+ */
+export function promisedChain(
+  keys: readonly string[],
+  epoch: number,
+  state: Pick<ClusterState, 'epoch' | 'durable'>,
+  start: TimelineStart,
+  prunedThroughSeq = 0,
+): Chain {
+  let durable: DurablePosition | null;
+  if (epoch === state.epoch) {
+    durable = state.durable && state.durable.epoch === epoch ? state.durable : null;
+  } else {
+    let last: ChunkRef | undefined;
+    for (const key of keys) {
+      const ref = parseChunkKey(key);
+      if (ref && ref.epoch === epoch && (!last || ref.seq > last.seq || (ref.seq === last.seq && key > last.key))) last = { key, ...ref };
+    }
+    durable = last ? { epoch, seq: last.seq, key: last.key, file: last.file, end: last.end, gtid: '', at: '' } : null;
+  }
+  return buildChain(keys, epoch, start, durable, { prunedThroughSeq });
 }

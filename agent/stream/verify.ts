@@ -7,7 +7,7 @@ import { readPruneMarkers } from '../retention/prune-marker.js';
 import type { ObjectStore } from '../ports/object-store.js';
 import type { StateStore } from '../ports/state-store.js';
 import { sha256Hex } from '../store/bytes.js';
-import { buildChain, type ChainProblem, type ChunkRef } from './chain.js';
+import { promisedChain, type ChainProblem, type ChunkRef } from './chain.js';
 import type { ClusterState, TimelineStart } from './cluster-state.js';
 
 export interface VerifyReport {
@@ -48,17 +48,8 @@ export async function verifyCluster(
       report.problems.push({ object: `${clusterPk(state.clusterId)}/${epochSk(epoch)}`, message: `history item of epoch ${epoch} is missing` });
       continue;
     }
-    // only the current epoch has a durable position; an older one is promised up to its last chunk
     const epochKeys = keys.filter((k) => k.startsWith(binlogPrefix(prefix, state.clusterId, epoch)));
-    const durable =
-      epoch === state.epoch
-        ? state.durable && state.durable.epoch === epoch
-          ? state.durable
-          : null
-        : epochKeys.length > 0
-          ? { epoch, seq: Number(epochKeys[epochKeys.length - 1]!.split('/').pop()!.slice(0, 12)), key: epochKeys[epochKeys.length - 1]!, file: '', end: 0, gtid: '', at: '' }
-          : null;
-    const chain = buildChain(epochKeys, epoch, start, durable, { prunedThroughSeq: pruned.get(epoch) ?? 0 });
+    const chain = promisedChain(epochKeys, epoch, state, start, pruned.get(epoch) ?? 0);
     report.checked.epochs++;
     report.problems.push(...chain.problems);
     report.strays.push(...chain.strays.map((s) => s.key));

@@ -30,7 +30,7 @@ describe('timeline of segments', () => {
   ]);
 
   it('cuts every epoch\'s chain into one segment per file, oldest first, up to the durable position', () => {
-    const t = planTimeline({ state: state(2, e2[1]!, 2), starts, keys: [...e2, ...e1] }, '');
+    const t = planTimeline({ state: state(2, e2[1]!, 2), starts, keys: [...e2, ...e1] });
     assert.deepEqual(t.problems, []);
     assert.deepEqual(
       t.segments.map((s) => [s.epoch, s.file, s.chunks.map((c) => c.seq)]),
@@ -43,7 +43,7 @@ describe('timeline of segments', () => {
   });
 
   it('serves the epochs before a gap and reports the gap', () => {
-    const t = planTimeline({ state: state(2, e2[2]!, 3), starts, keys: [...e1, e2[0]!, e2[2]!] }, '');
+    const t = planTimeline({ state: state(2, e2[2]!, 3), starts, keys: [...e1, e2[0]!, e2[2]!] });
     assert.deepEqual(t.segments.map((s) => s.epoch), [1, 1]);
     assert.match(t.problems[0]!.message, /seq 2 is missing/);
   });
