@@ -233,7 +233,7 @@ function mergeGrants(statements: string[]): string[] {
     if (!privileges) {
       privileges = new Set();
       byAccount.set(m[2], privileges);
-      out.push(m[2]); // placeholder, replaced below
+      out.push(m[2]); // the account's slot: its combined GRANT is filled in below
     }
     for (const p of m[1].split(', ')) privileges.add(p);
   }

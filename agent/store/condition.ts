@@ -15,7 +15,7 @@ export function conditionHolds(item: Item | undefined, cond: Condition): boolean
   return (typeof value === 'number' || typeof value === 'string') && typeof value === typeof cond.lt && value < cond.lt;
 }
 
-/** Renders a condition as a DynamoDB ConditionExpression with placeholder names and values. */
+/** Renders a condition as a DynamoDB ConditionExpression with expression attribute names and values. */
 export function renderCondition(cond: Condition): { expression: string; names: Record<string, string>; values: Record<string, Value> } {
   const names: Record<string, string> = {};
   const values: Record<string, Value> = {};
