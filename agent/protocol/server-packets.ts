@@ -15,17 +15,21 @@ export enum ResponseHeader {
   ERR = 0xff,
 }
 
-/** Server error codes this client reacts to. https://mariadb.com/kb/en/mariadb-error-code-reference/ */
+/** Server error codes this client reacts to, and the fake primary sends. https://mariadb.com/kb/en/mariadb-error-code-reference/ */
 export enum ServerErrorCode {
   /** Too many connections. */
   ER_CON_COUNT_ERROR = 1040,
-  /** Access denied for user (wrong user or password). */
+  /** Access denied for user (wrong user or password). SQLSTATE 28000. */
   ER_ACCESS_DENIED_ERROR = 1045,
+  /** A command byte the server does not implement. SQLSTATE 08S01. */
+  ER_UNKNOWN_COM_ERROR = 1047,
   /** Server shutdown in progress. */
   ER_SERVER_SHUTDOWN = 1053,
   /** Host is not allowed to connect. */
   ER_HOST_NOT_PRIVILEGED = 1130,
-  /** The binlog dump cannot go on (purged file, missing GTID, bad position, …). */
+  /** A statement the server does not support. SQLSTATE 42000. */
+  ER_NOT_SUPPORTED_YET = 1235,
+  /** The binlog dump cannot go on (purged file, missing GTID, bad position, …): a replica shows it in Last_IO_Error and stops. SQLSTATE HY000. */
   ER_MASTER_FATAL_ERROR_READING_BINLOG = 1236,
   /** Connection was killed. */
   ER_CONNECTION_KILLED = 1927,

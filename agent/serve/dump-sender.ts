@@ -27,7 +27,8 @@ import type { BinlogDumpRequest } from './client-commands.js';
 import { fakeGtidList, fakeRotate, formatDescriptionToSend, GTID_LIST_UNTIL_REACHED, heartbeat, type EventChecksum } from './fake-events.js';
 import { fileHoldsStart, GtidFilter, startAfterFile, type FilterEvent } from './gtid-filter.js';
 import type { PacketSink } from './packet-sink.js';
-import { buildEof, buildErr, ServeErrorCode } from './responses.js';
+import { buildEof, buildErr } from './responses.js';
+import { ServerErrorCode } from '../protocol/server-packets.js';
 import type { Timeline } from './timeline.js';
 
 /** COM_BINLOG_DUMP flag: end with EOF at the end of the binlog instead of waiting. */
@@ -123,7 +124,7 @@ export class DumpSender {
         const failure = err instanceof DumpFailure ? err : err instanceof BinlogChainError ? new DumpFailure(err.object, err.message) : new DumpFailure('binlog dump', (err as Error).message ?? String(err));
         error = { object: failure.object, message: failure.message };
         this.opts.log.error({ object: failure.object, err: failure.message }, `binlog dump stopped: ${failure.message}`);
-        this.opts.sink.packet(buildErr(ServeErrorCode.ER_MASTER_FATAL_ERROR_READING_BINLOG, 'HY000', `squirrel: ${failure.message}`));
+        this.opts.sink.packet(buildErr(ServerErrorCode.ER_MASTER_FATAL_ERROR_READING_BINLOG, 'HY000', `squirrel: ${failure.message}`));
         await this.opts.sink.flush().catch(() => undefined);
         outcome = 'error';
       }

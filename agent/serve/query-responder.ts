@@ -25,7 +25,8 @@
  * variables, UNIX_TIMESTAMP(), VERSION() and literals, SHOW [GLOBAL|SESSION] VARIABLES LIKE, and
  * any other SET (ignored, OK). Anything else is answered with ER_NOT_SUPPORTED_YET naming the statement.
  */
-import { ColumnType, ServeErrorCode, type ResultColumn } from './responses.js';
+import { ColumnType, type ResultColumn } from './responses.js';
+import { ServerErrorCode } from '../protocol/server-packets.js';
 
 export type SqlValue = string | number | bigint | null;
 
@@ -39,7 +40,7 @@ export type SystemVariables = Readonly<Record<string, string | number>>;
 
 function unsupported(sql: string): QueryAnswer {
   const shown = sql.length > 120 ? `${sql.slice(0, 117)}...` : sql;
-  return { kind: 'error', errno: ServeErrorCode.ER_NOT_SUPPORTED_YET, sqlState: '42000', message: `squirrel serve does not support this statement: ${shown}` };
+  return { kind: 'error', errno: ServerErrorCode.ER_NOT_SUPPORTED_YET, sqlState: '42000', message: `squirrel serve does not support this statement: ${shown}` };
 }
 
 /** Splits on commas that are outside quotes and parentheses. */

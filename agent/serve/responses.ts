@@ -22,17 +22,6 @@ export enum ColumnType {
   VAR_STRING = 0xfd,
 }
 
-/** Error numbers the fake primary sends. https://mariadb.com/kb/en/mariadb-error-code-reference/ */
-export enum ServeErrorCode {
-  /** Wrong user or password. SQLSTATE 28000. */
-  ER_ACCESS_DENIED_ERROR = 1045,
-  /** A command byte the fake primary does not implement. SQLSTATE 08S01. */
-  ER_UNKNOWN_COM_ERROR = 1047,
-  /** A statement the fake primary does not answer. SQLSTATE 42000. */
-  ER_NOT_SUPPORTED_YET = 1235,
-  /** The binlog cannot be sent: a replica shows it in Last_IO_Error and stops without retrying. SQLSTATE HY000. */
-  ER_MASTER_FATAL_ERROR_READING_BINLOG = 1236,
-}
 
 /** utf8mb4_general_ci, for text columns. */
 const CHARSET_UTF8MB4 = 45;

@@ -16,7 +16,8 @@ import { PacketReader } from '../protocol/packet-reader.js';
 import { PacketWriter } from '../protocol/packet-writer.js';
 import type { PacketStream } from '../protocol/packet-stream.js';
 import { ResponseHeader } from '../protocol/server-packets.js';
-import { buildErr, buildOk, ServeErrorCode, ServerStatus } from './responses.js';
+import { buildErr, buildOk, ServerStatus } from './responses.js';
+import { ServerErrorCode } from '../protocol/server-packets.js';
 
 /** CLIENT_SSL: the client wants TLS before the response. Never offered here. */
 const CAPABILITY_SSL = 1 << 11;
@@ -151,7 +152,7 @@ export async function acceptClient(stream: PacketStream, opts: ServerAuthOptions
   const ok = response.user === opts.user && nativePasswordMatches(opts.password, seed, authResponse);
   if (!ok) {
     const using = authResponse.length > 0 ? 'YES' : 'NO';
-    stream.write(buildErr(ServeErrorCode.ER_ACCESS_DENIED_ERROR, '28000', `Access denied for user '${response.user}'@'${opts.clientHost}' (using password: ${using})`));
+    stream.write(buildErr(ServerErrorCode.ER_ACCESS_DENIED_ERROR, '28000', `Access denied for user '${response.user}'@'${opts.clientHost}' (using password: ${using})`));
     return { ok: false, user: response.user, reason: response.user === opts.user ? 'wrong password' : 'unknown user' };
   }
   stream.write(buildOk());

@@ -15,7 +15,8 @@ import { parseBinlogDump, parseRegisterSlave, ServeCommand } from './client-comm
 import { DumpSender, type DumpResult, type DumpSession } from './dump-sender.js';
 import { PacketSink } from './packet-sink.js';
 import { QueryResponder, type SystemVariables } from './query-responder.js';
-import { buildErr, buildOk, buildResultSet, ServeErrorCode } from './responses.js';
+import { buildErr, buildOk, buildResultSet } from './responses.js';
+import { ServerErrorCode } from '../protocol/server-packets.js';
 import { acceptClient } from './server-handshake.js';
 import type { Timeline } from './timeline.js';
 
@@ -129,9 +130,9 @@ export class Session {
         } else if (command === ServeCommand.COM_PING || command === ServeCommand.COM_INIT_DB) {
           this.stream.write(buildOk());
         } else if (command === Command.COM_BINLOG_DUMP_GTID) {
-          this.stream.write(buildErr(ServeErrorCode.ER_MASTER_FATAL_ERROR_READING_BINLOG, 'HY000', 'squirrel serve speaks MariaDB replication only: COM_BINLOG_DUMP_GTID is not supported'));
+          this.stream.write(buildErr(ServerErrorCode.ER_MASTER_FATAL_ERROR_READING_BINLOG, 'HY000', 'squirrel serve speaks MariaDB replication only: COM_BINLOG_DUMP_GTID is not supported'));
         } else {
-          this.stream.write(buildErr(ServeErrorCode.ER_UNKNOWN_COM_ERROR, '08S01', `Unknown command 0x${(command ?? 0).toString(16)}`));
+          this.stream.write(buildErr(ServerErrorCode.ER_UNKNOWN_COM_ERROR, '08S01', `Unknown command 0x${(command ?? 0).toString(16)}`));
         }
       }
     } catch (err) {
@@ -148,7 +149,7 @@ export class Session {
     try {
       session = dumpSession(responder);
     } catch (err) {
-      sink.packet(buildErr(ServeErrorCode.ER_MASTER_FATAL_ERROR_READING_BINLOG, 'HY000', `squirrel: ${(err as Error).message}`));
+      sink.packet(buildErr(ServerErrorCode.ER_MASTER_FATAL_ERROR_READING_BINLOG, 'HY000', `squirrel: ${(err as Error).message}`));
       await sink.flush();
       return;
     }
