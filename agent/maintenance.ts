@@ -1,10 +1,7 @@
-import { takeBaseBackup } from './backup/base-backup.js';
+import { takeBaseBackup, type BaseBackupDeps } from './backup/base-backup.js';
 import { readCatalog } from './backup/catalog.js';
-import type { Logger } from './log.js';
-import type { ObjectStore } from './ports/object-store.js';
 import type { StateStore } from './ports/state-store.js';
 import { prune } from './retention/prune.js';
-import type { ClusterStateRepo } from './stream/cluster-state.js';
 
 export interface MaintenanceOptions {
   /** Take a base backup once the newest complete one is this old; undefined: never. */
@@ -16,15 +13,9 @@ export interface MaintenanceOptions {
   pruneIntervalMs: number;
 }
 
-export interface MaintenanceDeps {
-  objects: ObjectStore;
+/** What a base backup needs, plus the state store a prune reads. */
+export interface MaintenanceDeps extends BaseBackupDeps {
   stateStore: StateStore;
-  state: ClusterStateRepo;
-  prefix: string;
-  clusterId: string;
-  mysqlUrl: string;
-  log: Logger;
-  now?: () => number;
 }
 
 /**
@@ -80,10 +71,7 @@ export class Maintenance {
         const newest = catalog.complete[catalog.complete.length - 1];
         if (backupDue(newest ? Date.parse(newest.completedAt) : undefined, this.opts.backupIntervalMs, this.now())) {
           log.info({ kind: this.opts.backupKind, previous: newest?.id ?? null }, 'scheduled base backup starting');
-          const m = await takeBaseBackup(
-            { objects: this.deps.objects, state: this.deps.state, prefix: this.deps.prefix, clusterId: this.deps.clusterId, mysqlUrl: this.deps.mysqlUrl, log },
-            { kind: this.opts.backupKind, progress: false },
-          );
+          const m = await takeBaseBackup(this.deps, { kind: this.opts.backupKind, progress: false });
           log.info({ backupId: m.id, storedBytes: m.object.sizeBytes, binlog: m.binlog }, 'scheduled base backup complete');
         }
       } catch (err) {
@@ -92,7 +80,7 @@ export class Maintenance {
     }
     if (this.opts.retentionMs !== undefined && !this.stopped && this.now() - this.lastPruneMs >= this.opts.pruneIntervalMs) {
       try {
-        const plan = await prune({ objects: this.deps.objects, stateStore: this.deps.stateStore, prefix: this.deps.prefix, clusterId: this.deps.clusterId, log }, { keepMs: this.opts.retentionMs, nowMs: this.now() });
+        const plan = await prune(this.deps, { keepMs: this.opts.retentionMs, nowMs: this.now() });
         this.lastPruneMs = this.now();
         log.info({ deletedBackups: plan.deleteBackups.length, deletedChunks: plan.deleteChunks.length }, 'scheduled prune done');
       } catch (err) {

@@ -5,7 +5,7 @@ import { defaults, parseMysqlUrl, type Config } from '../config.js';
 import { ServerConfigError } from '../errors.js';
 import { stagingPrefix } from '../keys.js';
 import type { Logger } from '../log.js';
-import { Maintenance } from '../maintenance.js';
+import { Maintenance, type MaintenanceDeps } from '../maintenance.js';
 import { evaluate, gatherFacts } from '../preflight.js';
 import { parseDuration } from '../retention/prune.js';
 import { FsObjectStore } from '../store/fs-object-store.js';
@@ -23,6 +23,20 @@ type AgentConfig = Partial<Config> & Pick<Config, (typeof required)[number]>;
 /** The object store the config names: a local directory when `storeDir` is set, else S3. */
 export function objectStoreFor(config: Partial<Config> & Pick<Config, 'bucket' | 'region'>) {
   return config.storeDir ? new FsObjectStore(config.storeDir) : openObjectStore(config);
+}
+
+/** What base backups (and prunes) need, wired from the configuration: one state store for both. */
+export function backupDepsFor(config: Partial<Config> & Pick<Config, 'clusterId' | 'mysqlUrl' | 'bucket' | 'table' | 'region'>, log: Logger): MaintenanceDeps {
+  const stateStore = openStateStore(config);
+  return {
+    objects: objectStoreFor(config),
+    stateStore,
+    state: new ClusterStateRepo(stateStore, config.clusterId),
+    prefix: config.prefix ?? '',
+    clusterId: config.clusterId,
+    mysqlUrl: config.mysqlUrl,
+    log,
+  };
 }
 
 /** Refuses to start on a server that fails a fatal check; logs the warnings. */
@@ -83,23 +97,12 @@ export function register(program: Command): void {
         }
         await checkServer(config, log);
         const { streamer, close } = buildStreamer(config, log, opts.from);
-        const maintenance = new Maintenance(
-          {
-            objects: objectStoreFor(config),
-            stateStore: openStateStore(config),
-            state: new ClusterStateRepo(openStateStore(config), config.clusterId),
-            prefix: config.prefix ?? '',
-            clusterId: config.clusterId,
-            mysqlUrl: config.mysqlUrl,
-            log,
-          },
-          {
+        const maintenance = new Maintenance(backupDepsFor(config, log), {
             ...(config.backupInterval ? { backupIntervalMs: parseDuration(config.backupInterval) } : {}),
             backupKind: config.backupKind ?? 'physical',
             ...(config.retention ? { retentionMs: parseDuration(config.retention) } : {}),
-            pruneIntervalMs: parseDuration(config.pruneInterval ?? '1h'),
-          },
-        );
+          pruneIntervalMs: parseDuration(config.pruneInterval ?? '1h'),
+        });
         maintenance.start();
         const stop = () => {
           log.info('stopping: storing what is held, then releasing the lease');

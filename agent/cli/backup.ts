@@ -1,8 +1,6 @@
 import type { Command } from 'commander';
 import { takeBaseBackup } from '../backup/base-backup.js';
-import { ClusterStateRepo } from '../stream/cluster-state.js';
-import { openStateStore } from '../wiring.js';
-import { objectStoreFor } from './agent.js';
+import { backupDepsFor } from './agent.js';
 import { ExitCode, runCommand, withConfigOption } from './command.js';
 
 /** `squirrel backup [--logical]`: take a base backup now and store it with its manifest. */
@@ -19,17 +17,7 @@ export function register(program: Command): void {
           process.stderr.write(`squirrel: --durable-timeout must be a positive number of seconds, got "${opts.durableTimeout}"\n`);
           return ExitCode.usage;
         }
-        const manifest = await takeBaseBackup(
-          {
-            objects: objectStoreFor(config),
-            state: new ClusterStateRepo(openStateStore(config), config.clusterId),
-            prefix: config.prefix ?? '',
-            clusterId: config.clusterId,
-            mysqlUrl: config.mysqlUrl,
-            log,
-          },
-          { kind: opts.logical ? 'logical' : 'physical', durableTimeoutMs: timeoutSec * 1000 },
-        );
+        const manifest = await takeBaseBackup(backupDepsFor(config, log), { kind: opts.logical ? 'logical' : 'physical', durableTimeoutMs: timeoutSec * 1000 });
         if (opts.json) out(JSON.stringify(manifest));
         else {
           out(`backup ${manifest.id} complete: ${manifest.kind}, ${manifest.object.sizeBytes} bytes (${manifest.object.rawSizeBytes} before zstd)`);
