@@ -6,7 +6,7 @@
 import { EventType, isRowsEvent } from './event-types.js';
 import { decodeFormatDescription, type FormatDescription } from './format-description.js';
 import { decodeMariaGtid, type MariaGtidEvent } from './maria-gtid.js';
-import { decodeMariaGtidList, type MariaGtidListEvent } from './maria-gtid-list.js';
+import { decodeMariaGtidList, formatMariaGtid, type MariaGtidListEvent } from './maria-gtid-list.js';
 import { decodeMysqlGtid, type MysqlGtidEvent } from './mysql-gtid.js';
 import { decodeQuery, type QueryEvent } from './query.js';
 import type { RawEvent } from './raw-event.js';
@@ -63,4 +63,13 @@ export function decodeEvent(ev: RawEvent): DecodedEvent {
 export function gtidOf(d: DecodedEvent): string | undefined {
   if (d.kind === 'maria-gtid' || d.kind === 'mysql-gtid') return d.gtid.gtid;
   return undefined;
+}
+
+/**
+ * The GTID position a GTID_LIST event states (the binlog state at that point of the file), as
+ * text; undefined for other events. MySQL's PREVIOUS_GTIDS is not decoded: a MySQL stream's
+ * position is followed from its GTID events alone.
+ */
+export function gtidListOf(d: DecodedEvent): string | undefined {
+  return d.kind === 'maria-gtid-list' ? d.list.gtids.map(formatMariaGtid).join(',') : undefined;
 }

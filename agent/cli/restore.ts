@@ -55,8 +55,9 @@ export function register(program: Command): void {
           backupId: result.backupId,
           chunks: opts.dryRun ? result.plan.chunks.length : result.chunks,
           transactions: result.transactions,
-          lastGtid: result.lastGtid,
+          gtidPosition: result.gtidPosition,
           targetGtid: result.plan.targetGtid,
+          targetExact: result.plan.targetExact,
           bytes: result.plan.bytes,
           stoppedBy: result.stoppedBy,
           datadir: result.datadir,
@@ -65,7 +66,7 @@ export function register(program: Command): void {
         };
         if (opts.json) out(JSON.stringify(summary));
         else if (!opts.dryRun) {
-          out(`restored ${result.transactions} transaction(s) from ${result.chunks} chunk(s) on top of ${result.backupId}; last GTID ${result.lastGtid || 'none'} (${result.durationMs} ms)`);
+          out(`restored ${result.transactions} transaction(s) from ${result.chunks} chunk(s) on top of ${result.backupId}; GTID position ${result.gtidPosition || 'none'} (${result.durationMs} ms)`);
           if (running) out(`server running: socket ${running.socket}, port ${running.port}, pid ${running.pid} (stop it with: kill ${running.pid})`);
         }
         return ExitCode.ok;

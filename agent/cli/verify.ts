@@ -16,7 +16,7 @@ export function register(program: Command): void {
         const state = await new ClusterStateRepo(stateStore, config.clusterId).read();
         if (!state) {
           const problem = { object: `cluster ${config.clusterId}`, message: `cluster ${config.clusterId} has no state in table ${config.table}` };
-          out(opts.json ? JSON.stringify({ ok: false, checked: { epochs: 0, chunks: 0, bytes: 0, events: 0 }, problems: [problem] }) : problem.message);
+          out(opts.json ? JSON.stringify({ ok: false, checked: { epochs: 0, chunks: 0, bytes: 0, events: 0 }, problems: [problem], strays: [], durable: null }) : problem.message);
           return ExitCode.failed;
         }
         const report = await verifyCluster(objectStoreFor(config), stateStore, config.prefix ?? '', state);
@@ -24,7 +24,7 @@ export function register(program: Command): void {
           out(JSON.stringify(report));
         } else {
           const c = report.checked;
-          out(`${report.ok ? 'ok' : 'NOT OK'}: ${c.chunks} chunks, ${c.bytes} bytes, ${c.events} events in ${c.epochs} epoch(s) up to ${state.durable ? `${state.durable.file}:${state.durable.end}` : 'nothing durable yet'}`);
+          out(`${report.ok ? 'ok' : 'NOT OK'}: ${c.chunks} chunks, ${c.bytes} bytes, ${c.events} events in ${c.epochs} epoch(s) up to ${state.durable ? `${state.durable.file}:${state.durable.end} (GTID position ${state.durable.gtid || 'empty'})` : 'nothing durable yet'}`);
           for (const p of report.problems) out(`  problem: ${p.object}: ${p.message}`);
           if (report.strays.length > 0) out(`  ${report.strays.length} object(s) past the durable position (not promised, ignored)`);
         }

@@ -32,6 +32,11 @@ export interface BinlogSource {
   listBinlogs(): Promise<BinlogFile[]>;
   /** Where the server is writing now. */
   currentPosition(): Promise<ServerPosition>;
+  /**
+   * The server's whole GTID position at `pos` of `file` (MariaDB `BINLOG_GTID_POS`), or undefined
+   * when the server cannot tell (MySQL has no such function; the file was purged).
+   */
+  gtidPositionAt(at: { file: string; pos: number }): Promise<string | undefined>;
   stream(from: { file: string; pos: number }): Promise<BinlogStream>;
   /** Makes the server refuse writes (a fenced primary must not accept commits it cannot protect). */
   setReadOnly(): Promise<void>;

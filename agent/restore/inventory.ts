@@ -10,7 +10,8 @@ import type { ChunkInfo } from './plan.js';
 /**
  * Everything a restore or prune plan is computed from, read from the stores: the state item, each
  * epoch's timeline start, the base backups and the chunk objects. Chunk metadata (timestamps,
- * GTIDs) costs one HEAD per chunk and is read only when `withMetadata` (time and GTID targets).
+ * GTIDs) costs one HEAD per chunk and is read only when `withMetadata` (time and GTID targets);
+ * a `latest` restore reads it for the planned chunks alone (readChunkMetadata).
  */
 export interface Inventory {
   state: ClusterState;
@@ -40,28 +41,37 @@ export async function readInventory(
   for await (const o of objects.list(binlogPrefix(prefix, clusterId))) {
     const k = parseChunkKey(o.key);
     if (!k) continue;
-    chunks.push({ key: o.key, ...k, sizeBytes: o.sizeBytes, sha256: '', firstGtid: '', lastGtid: '', firstTs: 0, lastTs: 0, encoding: 'none' });
+    chunks.push({ key: o.key, ...k, sizeBytes: o.sizeBytes, sha256: '', firstGtid: '', lastGtid: '', gtidPos: '', serverIds: [], firstTs: 0, lastTs: 0, encoding: 'none' });
   }
-  if (opts.withMetadata) {
-    let next = 0;
-    const worker = async () => {
-      while (next < chunks.length) {
-        const c = chunks[next++]!;
-        const head = await objects.head(c.key);
-        if (!head) continue; // deleted since the listing: the chain check finds it missing
-        const m = head.metadata;
-        Object.assign(c, {
-          sha256: m.sha256 ?? '',
-          firstGtid: m['first-gtid'] ?? '',
-          lastGtid: m['last-gtid'] ?? '',
-          firstTs: Number(m['first-ts'] ?? 0),
-          lastTs: Number(m['last-ts'] ?? 0),
-          encoding: m.encoding ?? 'none',
-        });
-      }
-    };
-    await Promise.all(Array.from({ length: opts.concurrency ?? 16 }, worker));
-  }
+  if (opts.withMetadata) await readChunkMetadata(objects, chunks, opts.concurrency);
   const prunedThrough = await readPruneMarkers(objects, prefix, clusterId);
   return { state, starts, catalog, chunks, prunedThrough };
+}
+
+/**
+ * Fills in each chunk's metadata (timestamps, GTIDs, GTID position, server ids) in place: one HEAD
+ * per chunk, `concurrency` at a time. A chunk deleted since the listing keeps its blanks: the
+ * chain check finds it missing.
+ */
+export async function readChunkMetadata(objects: ObjectStore, chunks: ChunkInfo[], concurrency = 16): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < chunks.length) {
+      const c = chunks[next++]!;
+      const head = await objects.head(c.key);
+      if (!head) continue;
+      const m = head.metadata;
+      Object.assign(c, {
+        sha256: m.sha256 ?? '',
+        firstGtid: m['first-gtid'] ?? '',
+        lastGtid: m['last-gtid'] ?? '',
+        gtidPos: m['gtid-pos'] ?? '',
+        serverIds: (m['server-ids'] ?? '').split(',').filter((x) => /^\d+$/.test(x)).map(Number),
+        firstTs: Number(m['first-ts'] ?? 0),
+        lastTs: Number(m['last-ts'] ?? 0),
+        encoding: m.encoding ?? 'none',
+      });
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
 }

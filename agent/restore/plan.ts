@@ -1,7 +1,8 @@
 import { compareFilePos } from '../backup/binlog-order.js';
 import type { BackupManifest } from '../backup/manifest.js';
 import { RestoreRefusedError } from '../errors.js';
-import { formatMariaGtidList, parseMariaGtid, parseMariaGtidList, type MariaGtid } from '../protocol/gtid.js';
+import { describeDomains, GtidPosition } from '../binlog/gtid-position.js';
+import { formatMariaGtid, formatMariaGtidList, parseMariaGtid, parseMariaGtidList, type MariaGtid } from '../protocol/gtid.js';
 import { promisedChain } from '../stream/chain.js';
 import type { ClusterState, DurablePosition, TimelineStart } from '../stream/cluster-state.js';
 import { formatTarget, type RestoreTarget } from './target.js';
@@ -25,6 +26,10 @@ export interface ChunkInfo {
   sha256: string;
   firstGtid: string;
   lastGtid: string;
+  /** The whole GTID position at the chunk's end ('' when the chunk does not say: written by an older agent). */
+  gtidPos: string;
+  /** The server_ids in the chunk's events (empty when the chunk does not say). */
+  serverIds: number[];
   /** Event timestamps, seconds. */
   firstTs: number;
   lastTs: number;
@@ -62,8 +67,13 @@ export interface RestorePlan {
   /** Chunks to replay, in order; the first may begin before `from.pos` (its earlier bytes are skipped). */
   chunks: ChunkInfo[];
   stop: StopRule;
-  /** The GTID position replay is expected to end at ('' when nothing is replayed). For `time`, an upper bound. */
+  /**
+   * The whole GTID position replay ends at, every domain ('' when nothing is replayed). Exact for
+   * `latest` and for a `gtid:` target naming every domain; otherwise (a time, or a `gtid:` target
+   * naming fewer domains than the stream holds) an upper bound, resolved exactly while replaying.
+   */
   targetGtid: string;
+  targetExact: boolean;
   durable: DurablePosition | null;
   bytes: { backup: number; chunks: number };
 }
@@ -102,11 +112,22 @@ function chainsByEpoch(input: PlanInput): Map<number, ChunkInfo[]> {
   return out;
 }
 
-/** Whether `gtid` (one domain) is at or before the target position in that domain (true when the target does not name it). */
-function withinGtidTarget(list: readonly MariaGtid[], gtids: readonly MariaGtid[]): boolean {
-  return list.every((g) => {
-    const t = gtids.find((x) => x.domainId === g.domainId);
-    return !t || g.seqNo <= t.seqNo;
+/** Whether `target` names every domain of `position`. */
+function namesEvery(target: readonly MariaGtid[], position: readonly MariaGtid[]): boolean {
+  return position.every((g) => target.some((t) => t.domainId === g.domainId));
+}
+
+/**
+ * Whether a backup lies at or before a `gtid:` target's point. When the target names every domain
+ * of the backup's position, per domain at or before it. When it names fewer, the point is just
+ * after the named GTIDs, and a backup that already holds a named GTID may hold other domains'
+ * transactions from after it: only a backup strictly before each named GTID is surely before the point.
+ */
+function backupBeforeGtidTarget(backup: readonly MariaGtid[], target: readonly MariaGtid[]): boolean {
+  const whole = namesEvery(target, backup);
+  return target.every((t) => {
+    const b = backup.find((g) => g.domainId === t.domainId);
+    return !b || (whole ? b.seqNo <= t.seqNo : b.seqNo < t.seqNo);
   });
 }
 
@@ -119,9 +140,18 @@ function backupEligible(m: BackupManifest, target: RestoreTarget): boolean {
     } catch {
       return false;
     }
-    return withinGtidTarget(list, target.list);
+    return backupBeforeGtidTarget(list, target.list);
   }
   return true;
+}
+
+/** Whether replay reaches every named GTID by the end of chunk `c` (its whole position when it has one). */
+function chunkReaches(c: ChunkInfo, target: readonly MariaGtid[], reached: Set<number>): void {
+  const position = c.gtidPos ? new GtidPosition(c.gtidPos).domains : [gtidOrUndefined(c.firstGtid), gtidOrUndefined(c.lastGtid)].filter((g): g is MariaGtid => !!g);
+  for (const g of position) {
+    const t = target.find((x) => x.domainId === g.domainId);
+    if (t && g.seqNo >= t.seqNo) reached.add(t.domainId);
+  }
 }
 
 export function planRestore(input: PlanInput): RestorePlan {
@@ -160,23 +190,30 @@ export function planRestore(input: PlanInput): RestorePlan {
 
   let stop: StopRule = { kind: 'end' };
   let targetGtid = state.durable?.gtid ?? '';
+  let targetExact = true;
+  // the position at the end of the planned chunks: an upper bound of where a cut replay ends
+  const endOf = (list: readonly ChunkInfo[]): string => {
+    const at = new GtidPosition(backup.binlog.gtid);
+    for (const c of list) {
+      if (c.gtidPos) at.merge(c.gtidPos);
+      else if (c.lastGtid) at.apply(c.lastGtid);
+    }
+    return at.text;
+  };
   if (target.kind === 'time') {
     const lastCommitSec = Math.floor(target.atMs / 1000);
     stop = { kind: 'time', lastCommitSec };
     const cut = chunks.findIndex((c) => c.lastTs > lastCommitSec);
     if (cut >= 0) chunks = chunks.slice(0, cut + 1);
-    targetGtid = chunks.length > 0 ? chunks[chunks.length - 1]!.lastGtid : backup.binlog.gtid;
+    targetGtid = endOf(chunks);
+    targetExact = cut < 0 && chunks.length === 0;
   } else if (target.kind === 'gtid') {
     stop = { kind: 'gtid', gtids: target.list };
-    const reached = new Set<number>(
-      target.list.filter((t) => parseMariaGtidList(backup.binlog.gtid).some((g) => g.domainId === t.domainId && g.seqNo >= t.seqNo)).map((t) => t.domainId),
-    );
+    const backupList = parseMariaGtidList(backup.binlog.gtid);
+    const reached = new Set<number>(target.list.filter((t) => backupList.some((g) => g.domainId === t.domainId && g.seqNo >= t.seqNo)).map((t) => t.domainId));
     let cut = -1;
     for (let i = 0; i < chunks.length && reached.size < target.list.length; i++) {
-      for (const g of [gtidOrUndefined(chunks[i]!.firstGtid), gtidOrUndefined(chunks[i]!.lastGtid)]) {
-        const t = g && target.list.find((x) => x.domainId === g.domainId);
-        if (t && g.seqNo >= t.seqNo) reached.add(t.domainId);
-      }
+      chunkReaches(chunks[i]!, target.list, reached);
       if (reached.size === target.list.length) cut = i;
     }
     if (reached.size < target.list.length) {
@@ -188,7 +225,14 @@ export function planRestore(input: PlanInput): RestorePlan {
       );
     }
     if (cut >= 0) chunks = chunks.slice(0, cut + 1);
-    targetGtid = formatMariaGtidList(target.list);
+    // a target naming every domain the stream holds is itself the position; naming fewer, the
+    // other domains end where the point falls, known exactly only once the chunks are read
+    const known = new GtidPosition(backup.binlog.gtid);
+    known.merge(state.durable?.gtid ?? '');
+    targetExact = namesEvery(target.list, known.domains);
+    const bound = new GtidPosition(targetExact ? '' : endOf(chunks));
+    for (const t of target.list) bound.apply(formatMariaGtid(t));
+    targetGtid = bound.text;
   }
   if (chunks.length === 0 && target.kind !== 'gtid') targetGtid = backup.binlog.gtid;
 
@@ -200,6 +244,7 @@ export function planRestore(input: PlanInput): RestorePlan {
     chunks,
     stop,
     targetGtid,
+    targetExact,
     durable: state.durable,
     bytes: { backup: backup.object.sizeBytes, chunks: chunks.reduce((n, c) => n + c.sizeBytes, 0) + (header ? header.sizeBytes : 0) },
   };
@@ -215,8 +260,19 @@ export function describePlan(plan: RestorePlan): string[] {
     `base backup:  ${b.id} (${b.kind}, ${b.object.sizeBytes} bytes, consistent at ${b.binlog.file}:${b.binlog.pos}, GTID ${b.binlog.gtid || 'none'}, ${b.consistentAt})`,
     `replay from:  epoch ${plan.from.epoch} ${plan.from.file}:${plan.from.pos}`,
     `chunks:       ${plan.chunks.length}${first && last ? ` (${first.key} .. ${last.key})` : ''}, ${plan.bytes.chunks} bytes`,
-    `stop:         ${plan.stop.kind === 'end' ? `at the durable position ${plan.durable ? `${plan.durable.file}:${plan.durable.end}` : ''}` : plan.stop.kind === 'time' ? `before the first commit stamped after ${new Date(plan.stop.lastCommitSec * 1000).toISOString()}` : `after GTID ${formatMariaGtidList(plan.stop.gtids)}`}`,
-    `target GTID:  ${plan.targetGtid || 'none'}${plan.target.kind === 'time' ? ' (at most)' : ''}`,
+    `stop:         ${describeStop(plan)}`,
+    `restores to:  ${plan.targetExact ? 'GTID position' : 'GTID position at most (exact once replayed)'} ${plan.targetGtid || 'none'}`,
+    ...describeDomains(plan.targetGtid).map((line) => `  ${line}${plan.targetExact ? '' : ' (at most)'}`),
     `total bytes:  ${plan.bytes.backup + plan.bytes.chunks}`,
   ];
+}
+
+function describeStop(plan: RestorePlan): string {
+  const stop = plan.stop;
+  if (stop.kind === 'end') return `at the durable position ${plan.durable ? `${plan.durable.file}:${plan.durable.end}` : ''}`;
+  if (stop.kind === 'time') return `before the first commit stamped after ${new Date(stop.lastCommitSec * 1000).toISOString()}`;
+  const named = formatMariaGtidList(stop.gtids);
+  return plan.targetExact
+    ? `after GTID position ${named}`
+    : `at the point just after ${named}: every transaction of every domain before it is restored; later ones of domain(s) ${stop.gtids.map((g) => g.domainId).join(', ')} are not`;
 }

@@ -3,6 +3,7 @@ import { decodeEvent, gtidOf } from '../binlog/decode.js';
 import { BINLOG_MAGIC, BinlogParser } from '../binlog/event-parser.js';
 import type { RawEvent } from '../binlog/raw-event.js';
 import { TransactionTracker, transactionRole } from '../binlog/transaction.js';
+import { GtidPosition } from '../binlog/gtid-position.js';
 import { parseMariaGtid, parseMariaGtidList, type MariaGtid } from '../protocol/gtid.js';
 import type { StopRule } from './plan.js';
 
@@ -27,6 +28,8 @@ export interface CutterSummary {
   transactions: number;
   /** GTID of the last transaction released ('' when none). */
   lastGtid: string;
+  /** The whole GTID position after the last transaction released (the backup's when none was). */
+  gtidPos: string;
   /** Commit timestamp (seconds) of the last transaction released (0 when none). */
   lastCommitSec: number;
   /** Bytes released. */
@@ -52,9 +55,12 @@ export class ReplayCutter {
   private inHeader = true;
   private stopped = false;
   private readonly reached = new Set<number>();
-  private readonly summary: CutterSummary = { transactions: 0, lastGtid: '', lastCommitSec: 0, bytes: 0, stoppedBy: 'end' };
+  private readonly summary: CutterSummary = { transactions: 0, lastGtid: '', gtidPos: '', lastCommitSec: 0, bytes: 0, stoppedBy: 'end' };
+  private readonly position: GtidPosition;
 
   constructor(private readonly opts: CutterOptions) {
+    this.position = new GtidPosition(opts.backupGtid);
+    this.summary.gtidPos = this.position.text;
     if (opts.stop.kind === 'gtid') {
       const inBackup = parseMariaGtidList(opts.backupGtid);
       for (const t of opts.stop.gtids) if (inBackup.some((g) => g.domainId === t.domainId && g.seqNo >= t.seqNo)) this.reached.add(t.domainId);
@@ -146,7 +152,12 @@ export class ReplayCutter {
     out.push(ev.bytes);
   }
 
-  /** A transaction ended with `ev`: release it unless the stop rule ends the replay before it. */
+  /**
+   * A transaction ended with `ev`: release it unless the stop rule says otherwise. A `gtid` stop is
+   * a point in the stream, just after the named GTIDs: a transaction of a named domain past its
+   * GTID is left out (as MariaDB's UNTIL master_gtid_pos leaves it), every other transaction before
+   * the point is released, and the replay ends once each named domain is reached.
+   */
   private commit(ev: RawEvent, out: Buffer[]): void {
     const stop = this.opts.stop;
     const gtid = this.pendingGtid;
@@ -157,20 +168,30 @@ export class ReplayCutter {
       g = undefined;
     }
     if (stop.kind === 'time' && ev.header.timestamp > stop.lastCommitSec) return this.finish('time');
-    if (stop.kind === 'gtid' && g) {
-      const t = stop.gtids.find((x) => x.domainId === g!.domainId);
-      if (t && g.seqNo > t.seqNo) return this.finish('gtid');
+    const named = stop.kind === 'gtid' && g ? stop.gtids.find((x) => x.domainId === g!.domainId) : undefined;
+    if (named && g && g.seqNo > named.seqNo) {
+      // past its domain's stop GTID: left out; the named GTID itself is missing when not reached yet
+      this.pending = [];
+      this.pendingGtid = undefined;
+      this.reach(named.domainId);
+      return;
     }
     out.push(...this.pending);
     this.pending = [];
     this.pendingGtid = undefined;
     this.summary.transactions++;
-    if (gtid) this.summary.lastGtid = gtid;
-    this.summary.lastCommitSec = ev.header.timestamp;
-    if (stop.kind === 'gtid' && g) {
-      const t = stop.gtids.find((x) => x.domainId === g!.domainId);
-      if (t && g.seqNo >= t.seqNo) this.reached.add(t.domainId);
-      if (this.reached.size === stop.gtids.length) this.finish('gtid');
+    if (gtid) {
+      this.summary.lastGtid = gtid;
+      this.position.apply(gtid);
+      this.summary.gtidPos = this.position.text;
     }
+    this.summary.lastCommitSec = ev.header.timestamp;
+    if (named && g && g.seqNo >= named.seqNo) this.reach(named.domainId);
+  }
+
+  private reach(domainId: number): void {
+    if (this.opts.stop.kind !== 'gtid') return;
+    this.reached.add(domainId);
+    if (this.reached.size === this.opts.stop.gtids.length) this.finish('gtid');
   }
 }

@@ -10,12 +10,14 @@ import { Progress } from '../progress.js';
 import { clientOptionFile } from '../tools/client-options.js';
 import { ToolProcess } from '../tools/tool-process.js';
 import { checkBackupDigest, streamBackupInto, unpackPhysical } from './base-fetch.js';
-import { readInventory } from './inventory.js';
+import { readChunkMetadata, readInventory } from './inventory.js';
 import { describePlan, planRestore, type RestorePlan } from './plan.js';
 import { feedChunks, replayInto, type ReplaySummary } from './replay.js';
 import { Writable } from 'node:stream';
 import { replayViaFakePrimary } from '../serve/replay.js';
-import { formatMariaGtidList, parseMariaGtidList } from '../protocol/gtid.js';
+import { describeDomains, gtidFlavour } from '../binlog/gtid-position.js';
+import { formatMariaGtidList, parseMariaGtid, parseMariaGtidList } from '../protocol/gtid.js';
+import { DEFAULT_SERVE_SERVER_ID } from '../serve/fake-primary.js';
 import type { RestoreTarget } from './target.js';
 
 /**
@@ -61,8 +63,8 @@ export interface RestoreResult {
   chunkBytes: number;
   /** Transactions replayed on top of the backup. */
   transactions: number;
-  /** GTID of the last transaction applied (the backup's when none was replayed). */
-  lastGtid: string;
+  /** The whole GTID position the restored server holds, every domain (the backup's when nothing was replayed). */
+  gtidPosition: string;
   stoppedBy: ReplaySummary['stoppedBy'] | 'dry-run';
   durationMs: number;
   /** Time spent replaying chunks (after the base backup was in place and the server up). */
@@ -127,7 +129,7 @@ export async function restore(deps: RestoreDeps, target: RestoreTarget, datadirI
     chunks: 0,
     chunkBytes: 0,
     transactions: 0,
-    lastGtid: plan.backup.binlog.gtid,
+    gtidPosition: plan.backup.binlog.gtid,
     stoppedBy: 'dry-run',
     durationMs: 0,
     replayMs: 0,
@@ -136,6 +138,8 @@ export async function restore(deps: RestoreDeps, target: RestoreTarget, datadirI
   if (opts.dryRun) return { ...result, durationMs: Date.now() - startedMs };
 
   prepareDatadir(datadir);
+  // a latest plan was made from the listing alone: its chunks' metadata names who wrote them
+  if (target.kind === 'latest') await readChunkMetadata(deps.objects, [...plan.chunks, ...(plan.header ? [plan.header] : [])]);
   const via = opts.via ?? 'replica';
   // a replica skips events carrying its own server_id: the restored server takes another one
   const serverId = via === 'replica' ? replicaServerId(plan) : plan.backup.server.serverId;
@@ -173,11 +177,11 @@ export async function restore(deps: RestoreDeps, target: RestoreTarget, datadirI
       chunks: summary.chunks,
       chunkBytes: summary.chunkBytes,
       transactions: summary.transactions,
-      lastGtid: summary.lastGtid || plan.backup.binlog.gtid,
+      gtidPosition: summary.gtidPos || plan.backup.binlog.gtid,
       stoppedBy: summary.stoppedBy,
       replayMs: Date.now() - replayStartedMs,
     });
-    log.info({ transactions: summary.transactions, lastGtid: result.lastGtid, chunks: summary.chunks }, 'restore complete');
+    log.info({ transactions: summary.transactions, gtidPosition: result.gtidPosition, chunks: summary.chunks }, 'restore complete');
   } catch (err) {
     await server?.stop();
     throw err;
@@ -192,13 +196,17 @@ export async function restore(deps: RestoreDeps, target: RestoreTarget, datadirI
 
 /**
  * A server_id for a server restored as a replica: none of the servers that wrote the replayed
- * events (a replica skips its own server_id's events), taken from the backup, the target and
- * every chunk's first and last GTID; nor the agent's and the fake primary's defaults.
+ * events (a replica skips its own server_id's events, silently). Taken from every planned chunk's
+ * event headers (`server-ids` metadata), whatever its epoch, and, for chunks an older agent wrote
+ * without it, their first and last GTIDs and whole positions; also the backup's, the target's, and
+ * the agent's and the fake primary's defaults.
  */
 export function replicaServerId(plan: RestorePlan): number {
-  const taken = new Set<number>([plan.backup.server.serverId, 4_000_000_001, 4_000_000_002]);
-  const gtids = [plan.targetGtid, plan.backup.binlog.gtid, ...plan.chunks.flatMap((c) => [c.firstGtid, c.lastGtid])];
-  for (const list of gtids) if (list) for (const g of parseMariaGtidList(list)) taken.add(g.serverId);
+  const taken = new Set<number>([plan.backup.server.serverId, DEFAULT_SERVE_SERVER_ID, 4_000_000_001, 4_000_000_002]);
+  const chunks = plan.header ? [plan.header, ...plan.chunks] : plan.chunks;
+  for (const c of chunks) for (const id of c.serverIds) taken.add(id);
+  const positions = [plan.targetGtid, plan.backup.binlog.gtid, ...chunks.flatMap((c) => [c.firstGtid, c.lastGtid, c.gtidPos])];
+  for (const text of positions) if (gtidFlavour(text) === 'mariadb') for (const part of text.split(',')) taken.add(parseMariaGtid(part).serverId);
   let id = 4_100_000_000 + (plan.backup.server.serverId % 1000);
   while (taken.has(id)) id++;
   return id;
@@ -214,17 +222,19 @@ async function replayByPipe(deps: RestoreDeps, plan: RestorePlan, server: MariaD
 
 /**
  * Replays through the fake primary: the restored server becomes its replica, from the backup's
- * GTID position to the plan's target GTID. A time target is first resolved to the GTID of the
- * last transaction committed at or before it (by reading the chunks through the same cutter the
- * pipe uses). Afterwards the server's binlog state is set to the applied position, so that a
- * promoted server's own transactions continue after it.
+ * GTID position to the plan's whole target position (every domain). A target the plan knows only
+ * as a bound (a time, or a `gtid:` target naming fewer domains than the stream holds) is first
+ * resolved to the exact position at its point, by reading the chunks through the same cutter the
+ * pipe uses. Afterwards the server's binlog state is set to the applied position, so that a
+ * promoted server's own transactions continue after it in every domain.
  */
 async function replayByReplica(deps: RestoreDeps, plan: RestorePlan, server: MariaDbServer, parallelThreads?: number): Promise<ReplaySummary> {
   let target = plan.targetGtid;
   let counted: ReplaySummary | undefined;
-  if (plan.target.kind === 'time') {
+  if (!plan.targetExact) {
     counted = await feedChunks(plan, deps.objects, new Writable({ write: (_c, _e, done) => done() }));
-    target = counted.lastGtid || plan.backup.binlog.gtid;
+    target = counted.gtidPos || plan.backup.binlog.gtid;
+    for (const line of [`resolved:     GTID position ${target || 'none'}`, ...describeDomains(target).map((l) => `  ${l}`)]) deps.out?.(line);
   }
   const base = plan.backup.binlog.gtid;
   const transactions = counted?.transactions ?? gtidDistance(base, target);
@@ -248,7 +258,8 @@ async function replayByReplica(deps: RestoreDeps, plan: RestorePlan, server: Mar
   }
   return {
     transactions,
-    lastGtid: target,
+    lastGtid: counted?.lastGtid ?? '',
+    gtidPos: target,
     lastCommitSec: counted?.lastCommitSec ?? 0,
     bytes: plan.bytes.chunks,
     stoppedBy: plan.target.kind === 'time' ? 'time' : plan.target.kind === 'gtid' ? 'gtid' : 'end',

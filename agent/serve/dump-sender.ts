@@ -192,6 +192,7 @@ export class DumpSender {
   /** The facts the GTID filter needs; only the few event types it looks into are decoded. */
   private facts(ev: RawEvent): FilterEvent {
     const type = ev.header.typeCode;
+    if (type === EventType.XA_PREPARE) return { type, commits: true };
     if (type !== EventType.MARIA_GTID && type !== EventType.MARIA_GTID_LIST && type !== EventType.QUERY) return { type };
     const d = decodeEvent(ev);
     if (d.kind === 'maria-gtid') {
@@ -294,7 +295,7 @@ export class DumpSender {
         );
       }
     }
-    this.filter = new GtidFilter(remaining, this.opts.session.until, this.opts.stopAt);
+    this.filter = new GtidFilter(remaining, this.opts.session.until, this.opts.stopAt, connect);
     return chosen;
   }
 
@@ -336,6 +337,11 @@ export class DumpSender {
     if (problem) throw new DumpFailure(problem.object, problem.message);
     const missing = this.filter.missingStart();
     if (missing) throw new DumpFailure(`gtid ${formatMariaGtid(missing.gtid)}`, missing.message);
+    const short = this.filter.stopUnreached;
+    if (short.length > 0 && !this.opts.follow) {
+      // a replay told to stop at a position the promised binlog does not reach must not wait forever
+      throw new DumpFailure(`gtid ${short.map(formatMariaGtid).join(',')}`, `the promised binlog ends at ${this.currentFile}:${this.currentPos} before the stop position (${short.map(formatMariaGtid).join(',')} not reached)`);
+    }
     return this.idle();
   }
 

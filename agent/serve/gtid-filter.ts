@@ -9,9 +9,16 @@
  *   the replica learns where it stands.
  * - UNTIL: with `@slave_until_gtid` (START SLAVE UNTIL master_gtid_pos=...), groups of domains not
  *   named are skipped, and after the group that reaches the last named GTID a fake GTID_LIST flagged
- *   UNTIL_REACHED is sent and the dump ends (EOF).
- * - The fake primary's own `--until` (`stopAt`) uses the same rule, but then the binlog simply
- *   ends there: the replica is told nothing and sees heartbeats, as at the end of a primary's binlog.
+ *   UNTIL_REACHED is sent and the dump ends (EOF). A domain the replica's start already covers is
+ *   reached from the start.
+ * - The fake primary's own `--until` (`stopAt`) is a *point* in the stream (DESIGN.md invariant 7):
+ *   just after the named GTIDs. Groups of a named domain past its GTID are skipped; groups of other
+ *   domains are sent until the point, so naming fewer domains than the stream holds drops nothing
+ *   before it. A domain the start position or a GTID_LIST already covers counts as reached. Past the
+ *   point the binlog simply ends: the replica is told nothing and sees heartbeats, as at the end of
+ *   a primary's binlog.
+ * - A group ends at XID, at COMMIT/ROLLBACK/XA COMMIT/XA ROLLBACK, and at XA_PREPARE (the first
+ *   half of an XA transaction is a group of its own, with its own GTID).
  * A file/position dump (no @slave_connect_state) sends every event: `new GtidFilter(null, ...)`.
  */
 import { EventType, isRowsEvent } from '../binlog/event-types.js';
@@ -40,7 +47,7 @@ export interface FilterEvent {
   gtid?: MariaGtid;
   /** For GTID events: FL_STANDALONE (the group is the next statement, no COMMIT). */
   standalone?: boolean;
-  /** XID, or a QUERY that is COMMIT or ROLLBACK: the end of a transaction group. */
+  /** XID, XA_PREPARE, or a QUERY that is COMMIT, ROLLBACK, XA COMMIT or XA ROLLBACK: the end of a transaction group. */
   commits?: boolean;
   /** For GTID_LIST events: the list. */
   gtidList?: MariaGtid[];
@@ -57,7 +64,12 @@ export interface FilterVerdict {
 }
 
 type Skip = 'not' | 'standalone' | 'transaction';
-type UntilGroup = 'not-done' | 'after-standalone' | 'after-transaction';
+/**
+ * Where a stop position stands: not reached; reached by the GTID of a group that ends after its
+ * statement (standalone) or at its commit; or reached before any group of the stream was sent (the
+ * start, or a file's GTID_LIST, already holds it), so nothing more is sent.
+ */
+type UntilGroup = 'not-done' | 'after-standalone' | 'after-transaction' | 'reached';
 
 /** A GTID that the start position names but no binlog holds. */
 export class StartGtidMissing {
@@ -90,20 +102,52 @@ export function startAfterFile(start: readonly MariaGtid[], list: readonly Maria
   return start.filter((s) => !list.some((g) => g.domainId === s.domainId && g.serverId === s.serverId && g.seqNo === s.seqNo));
 }
 
+/**
+ * How a stop position treats the domains it does not name: a replica's UNTIL skips them (MariaDB's
+ * rule); the fake primary's own stop position is a point in the stream and sends them until it.
+ */
+type UntilKind = 'replica' | 'point';
+
 class UntilState {
   private readonly pending: Map<number, MariaGtid>;
+  private readonly named: Map<number, MariaGtid>;
   group: UntilGroup = 'not-done';
 
-  constructor(until: readonly MariaGtid[]) {
+  constructor(
+    until: readonly MariaGtid[],
+    private readonly kind: UntilKind,
+    reachedAt: readonly MariaGtid[] = [],
+  ) {
+    this.named = new Map(until.map((g) => [g.domainId, g]));
     this.pending = new Map(until.map((g) => [g.domainId, g]));
-    if (this.pending.size === 0) this.group = 'after-standalone';
+    this.covered(reachedAt);
+  }
+
+  /** The named GTIDs not reached yet. */
+  get unreached(): MariaGtid[] {
+    return [...this.pending.values()];
+  }
+
+  /** Domains a known position (the start, a GTID_LIST) already holds are reached. */
+  covered(position: readonly MariaGtid[]): void {
+    for (const g of position) {
+      const u = this.pending.get(g.domainId);
+      if (u && g.seqNo >= u.seqNo) this.pending.delete(g.domainId);
+    }
+    if (this.pending.size === 0 && this.group === 'not-done') this.group = 'reached';
   }
 
   /** Sees a GTID event; returns true when its group must be skipped. */
   onGtid(gtid: MariaGtid, standalone: boolean): boolean {
     const u = this.pending.get(gtid.domainId);
-    if (!u) return true; // this domain reached its stop position already (or is not named)
-    if (gtid.serverId === u.serverId && gtid.seqNo >= u.seqNo) {
+    if (!u) {
+      // a replica's UNTIL skips a domain that is done or not named; a point sends the domains it
+      // does not name, and skips only a named domain past its GTID
+      if (this.kind === 'replica') return true;
+      const n = this.named.get(gtid.domainId);
+      return n !== undefined && gtid.seqNo > n.seqNo;
+    }
+    if (gtid.seqNo >= u.seqNo && (this.kind === 'point' || gtid.serverId === u.serverId)) {
       this.pending.delete(gtid.domainId);
       if (this.pending.size === 0) this.group = standalone ? 'after-standalone' : 'after-transaction';
       return gtid.seqNo > u.seqNo; // the stop GTID itself is missing: this group is already past it
@@ -114,7 +158,9 @@ class UntilState {
   /** Whether the stop position is reached after this event. */
   reachedAfter(ev: FilterEvent): boolean {
     if (this.group === 'not-done') return false;
-    if (this.group === 'after-standalone') return !isPartOfGroup(ev.type);
+    if (this.group === 'reached') return true;
+    // the GTID event that reached the position begins its group: the group's statement follows it
+    if (this.group === 'after-standalone') return ev.type !== EventType.MARIA_GTID && !isPartOfGroup(ev.type);
     return ev.type === EventType.XID || ev.commits === true;
   }
 }
@@ -134,11 +180,11 @@ export class GtidFilter {
    * @param until the replica's @slave_until_gtid, if any
    * @param stopAt the fake primary's own end position, if any
    */
-  constructor(start: readonly MariaGtid[] | null, until?: readonly MariaGtid[], stopAt?: readonly MariaGtid[]) {
+  constructor(start: readonly MariaGtid[] | null, until?: readonly MariaGtid[], stopAt?: readonly MariaGtid[], connectState: readonly MariaGtid[] = start ?? []) {
     this.gtidMode = start !== null;
     this.start = new Map((start ?? []).map((g) => [g.domainId, g]));
-    this.until = this.gtidMode && until ? new UntilState(until) : undefined;
-    this.stopAt = stopAt ? new UntilState(stopAt) : undefined;
+    this.until = this.gtidMode && until ? new UntilState(until, 'replica', connectState) : undefined;
+    this.stopAt = stopAt ? new UntilState(stopAt, 'point', connectState) : undefined;
   }
 
   /** Whether the start position has been passed in every domain. */
@@ -152,13 +198,22 @@ export class GtidFilter {
     return undefined;
   }
 
+  /** The fake primary's stop GTIDs not reached yet (empty when reached or when there is none). */
+  get stopUnreached(): MariaGtid[] {
+    return this.stopAt?.unreached ?? [];
+  }
+
   /** The UNTIL condition (replica's) holds before any event: send the FORMAT_DESCRIPTION, then stop. */
   get untilAlreadyReached(): boolean {
-    return this.until?.group === 'after-standalone';
+    return this.until?.group === 'reached';
   }
 
   step(ev: FilterEvent): FilterVerdict {
     if (this.gtidMode && ev.type === EventType.MARIA_GTID_LIST && this.until && ev.gtidList) this.binlogState = [...ev.gtidList];
+    // the binlog state at a file's head: a stop point it already holds is behind us
+    if (ev.type === EventType.MARIA_GTID_LIST && ev.gtidList && this.stopAt?.group === 'not-done') this.stopAt.covered(ev.gtidList);
+    // the stop point lies before this event: the binlog ends here, this event unsent
+    if (this.stopAt?.group === 'reached') return { send: false, stopAfter: true };
     if (ev.type === EventType.MARIA_GTID && ev.gtid) this.onGtid(ev.gtid, ev.standalone ?? false);
 
     let send = true;

@@ -1,3 +1,4 @@
+import { GtidPosition } from '../binlog/gtid-position.js';
 import type { Spill, SpillFactory, SpilledBody } from './spill.js';
 
 /**
@@ -26,6 +27,10 @@ export interface ChunkerEvent {
   timestampSec: number;
   /** Set on the event that begins a transaction with a GTID (MariaDB `d-s-n`, MySQL `uuid:n`). */
   gtid?: string;
+  /** Set on a GTID_LIST / PREVIOUS_GTIDS event: the GTID position the file holds at this point. */
+  gtidList?: string;
+  /** The server_id in the event's header (who wrote it). */
+  serverId?: number;
   /** True when the stream is between transactions after this event. */
   boundary: boolean;
   /** True for ROTATE and STOP: nothing follows in this file. */
@@ -48,6 +53,10 @@ export interface Chunk {
   events: number;
   /** True when the chunk ends the file (its last event is a ROTATE or STOP). */
   endsFile: boolean;
+  /** The server's whole GTID position at `end` (every domain): what the durable position records. */
+  gtidPos: string;
+  /** The server_ids in the chunk's event headers, ascending (a replica skips its own). */
+  serverIds: number[];
 }
 
 export interface ChunkerOptions {
@@ -59,6 +68,11 @@ export interface ChunkerOptions {
    * transaction is held in memory until it ends.
    */
   spill?: SpillFactory;
+  /**
+   * The GTID position where the first event begins (every domain). Each chunk's `gtidPos` is
+   * this, moved on by every transaction that ends inside the chunks before it and itself.
+   */
+  gtidPos?: string;
 }
 
 export class ChunkOrderError extends Error {}
@@ -73,6 +87,8 @@ interface Spilling {
   firstTs: number;
   lastTs: number;
   events: number;
+  gtids: string[];
+  serverIds: Set<number>;
 }
 
 export class Chunker {
@@ -86,8 +102,20 @@ export class Chunker {
   private file: string | undefined;
   private next: number | undefined;
   private spilling: Spilling | undefined;
+  /** The GTID position after the last finished transaction (what the next chunk ends at). */
+  private readonly gtidPos: GtidPosition;
 
-  constructor(private readonly opts: ChunkerOptions) {}
+  constructor(private readonly opts: ChunkerOptions) {
+    this.gtidPos = new GtidPosition(opts.gtidPos ?? '');
+  }
+
+  /** Moves the position over events that are finished: a transaction that ended, or events between transactions. */
+  private finished(events: readonly ChunkerEvent[]): void {
+    for (const e of events) {
+      if (e.gtidList !== undefined) this.gtidPos.merge(e.gtidList);
+      if (e.gtid !== undefined) this.gtidPos.apply(e.gtid);
+    }
+  }
 
   /** Bytes held in memory: finished and unfinished (a spilled transaction is on disk). */
   get heldBytes(): number {
@@ -129,6 +157,7 @@ export class Chunker {
         out.push(this.finishSpill());
       } else {
         if (this.ready.length === 0) this.readySinceMs = nowMs;
+        this.finished(this.open);
         this.ready.push(...this.open);
         this.readyBytes += this.openBytes;
         this.open = [];
@@ -154,6 +183,8 @@ export class Chunker {
       firstTs: first.timestampSec,
       lastTs: first.timestampSec,
       events: 0,
+      gtids: [],
+      serverIds: new Set(),
     };
     for (const e of this.open) this.appendSpilled(e);
     this.open = [];
@@ -165,9 +196,11 @@ export class Chunker {
     s.spill.append(ev.bytes);
     s.events++;
     s.lastTs = ev.timestampSec;
+    if (ev.serverId !== undefined) s.serverIds.add(ev.serverId);
     if (ev.gtid !== undefined) {
       s.firstGtid ||= ev.gtid;
       s.lastGtid = ev.gtid;
+      s.gtids.push(ev.gtid);
     }
   }
 
@@ -175,6 +208,7 @@ export class Chunker {
     const s = this.spilling!;
     this.spilling = undefined;
     const spilled = s.spill.finish();
+    for (const g of s.gtids) this.gtidPos.apply(g);
     return {
       file: s.file,
       start: s.start,
@@ -187,6 +221,8 @@ export class Chunker {
       lastTs: s.lastTs,
       events: s.events,
       endsFile: false,
+      gtidPos: this.gtidPos.text,
+      serverIds: [...s.serverIds].sort((a, b) => a - b),
     };
   }
 
@@ -230,7 +266,15 @@ export class Chunker {
         lastTs: last.timestampSec,
         events: events.length,
         endsFile: last.endsFile,
+        gtidPos: this.gtidPos.text,
+        serverIds: serverIdsOf(events),
       },
     ];
   }
+}
+
+function serverIdsOf(events: readonly ChunkerEvent[]): number[] {
+  const ids = new Set<number>();
+  for (const e of events) if (e.serverId !== undefined) ids.add(e.serverId);
+  return [...ids].sort((a, b) => a - b);
 }

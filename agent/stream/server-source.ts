@@ -24,7 +24,7 @@ export class ServerBinlogSource implements BinlogSource {
 
   constructor(private readonly opts: ServerSourceOptions) {}
 
-  private async sql<T extends mysql.RowDataPacket[]>(statement: string): Promise<T> {
+  private async sql<T extends mysql.RowDataPacket[]>(statement: string, values: unknown[] = []): Promise<T> {
     if (!this.conn) {
       try {
         this.conn = await mysql.createConnection({ host: this.opts.host, port: this.opts.port, user: this.opts.user, password: this.opts.password, connectTimeout: 10_000 });
@@ -34,7 +34,7 @@ export class ServerBinlogSource implements BinlogSource {
       }
     }
     try {
-      const [rows] = await this.conn.query<T>(statement);
+      const [rows] = await this.conn.query<T>(statement, values);
       return rows;
     } catch (err) {
       const lost = (err as { fatal?: boolean }).fatal;
@@ -59,6 +59,15 @@ export class ServerBinlogSource implements BinlogSource {
       this.sql<mysql.RowDataPacket[]>('SELECT @@global.gtid_executed AS gtid'),
     );
     return { file: String(status.File), pos: Number(status.Position), gtid: String(gtid?.gtid ?? '') };
+  }
+
+  async gtidPositionAt(at: { file: string; pos: number }): Promise<string | undefined> {
+    const rows = await this.sql<mysql.RowDataPacket[]>('SELECT BINLOG_GTID_POS(?, ?) AS pos', [at.file, at.pos]).catch((err: unknown) => {
+      if (/BINLOG_GTID_POS does not exist|ER_SP_DOES_NOT_EXIST/i.test(String((err as Error)?.message))) return []; // MySQL
+      throw err;
+    });
+    const pos = rows[0]?.pos;
+    return pos === null || pos === undefined ? undefined : String(pos);
   }
 
   async stream(from: { file: string; pos: number }): Promise<BinlogStream> {

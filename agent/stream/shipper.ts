@@ -43,7 +43,10 @@ function memoryBytes(chunk: Chunk): number {
   return chunk.body?.length ?? 0;
 }
 
-/** The metadata every chunk object carries (DESIGN.md, interface contract). */
+/** Longer GTID positions are left out of a chunk's metadata (S3 allows 2 KiB of user metadata in all). */
+const GTID_POS_METADATA_MAX = 1024;
+
+/** The metadata every chunk object carries (DESIGN.md, interface contract), plus `gtid-pos` and `server-ids`. */
 export function chunkMetadata(chunk: Chunk, sha256: string): Record<string, string> {
   return {
     sha256,
@@ -55,6 +58,10 @@ export function chunkMetadata(chunk: Chunk, sha256: string): Record<string, stri
     'first-ts': String(chunk.firstTs),
     'last-ts': String(chunk.lastTs),
     encoding: 'none',
+    // the whole GTID position at `end`: a restore plan reads every domain's progress from it
+    ...(chunk.gtidPos.length <= GTID_POS_METADATA_MAX ? { 'gtid-pos': chunk.gtidPos } : {}),
+    // who wrote the events: a restored replica must not share a server_id with any of them
+    'server-ids': chunk.serverIds.join(','),
   };
 }
 
@@ -217,7 +224,8 @@ export class Shipper {
     let upTo = 0;
     while (upTo + 1 < this.queue.length && this.queue[upTo + 1]!.done) upTo++;
     const newest = this.queue[upTo]!;
-    const gtid = [...this.queue.slice(0, upTo + 1)].reverse().find((q) => q.chunk.lastGtid)?.chunk.lastGtid || this.last?.gtid || '';
+    // the position at the newest chunk's end covers every domain the earlier ones moved
+    const gtid = newest.chunk.gtidPos || this.last?.gtid || '';
     const position: DurablePosition = {
       epoch: this.opts.epoch,
       seq: newest.seq,

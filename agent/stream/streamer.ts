@@ -4,6 +4,7 @@ import type { Logger } from '../log.js';
 import type { BinlogSource, StreamEvent } from '../ports/binlog-source.js';
 import type { ObjectStore } from '../ports/object-store.js';
 import { isRetryable, retrying, sleep, type Backoff } from '../retry.js';
+import { GtidPosition } from '../binlog/gtid-position.js';
 import { Chunker, type ChunkerEvent } from './chunker.js';
 import { ClusterStateRepo, type ClusterState } from './cluster-state.js';
 import { Shipper } from './shipper.js';
@@ -15,7 +16,16 @@ import type { SpillFactory } from './spill.js';
  * streamer uses its answer only for events that are bytes of the file.
  */
 export interface EventClassifier {
-  classify(ev: StreamEvent): { boundary: boolean; endsFile: boolean; gtid?: string };
+  classify(ev: StreamEvent): EventClass;
+}
+
+export interface EventClass {
+  boundary: boolean;
+  endsFile: boolean;
+  /** The GTID a GTID event names. */
+  gtid?: string;
+  /** The GTID position a GTID_LIST event states. */
+  gtidList?: string;
 }
 
 export interface StreamerOptions {
@@ -60,6 +70,8 @@ export class Streamer {
   private lastSeen: { file: string; pos: number } | undefined;
   /** Just past the last chunk handed to the shipper: where a new dump must begin. */
   private resumeAt = { file: '', pos: 0 };
+  /** The GTID position at `resumeAt`, as far as the stream has told it. */
+  private resumeGtid = '';
 
   constructor(private readonly opts: StreamerOptions) {}
 
@@ -205,7 +217,9 @@ export class Streamer {
       });
       this.shipper = shipper;
       stopHeartbeat = this.startHeartbeat();
-      this.resumeAt = joined.durable && joined.durable.epoch === joined.epoch ? { file: joined.durable.file, pos: joined.durable.end } : { file: joined.start.file, pos: joined.start.pos };
+      const resumeDurable = joined.durable && joined.durable.epoch === joined.epoch ? joined.durable : undefined;
+      this.resumeAt = resumeDurable ? { file: resumeDurable.file, pos: resumeDurable.end } : { file: joined.start.file, pos: joined.start.pos };
+      this.resumeGtid = resumeDurable ? resumeDurable.gtid : joined.start.gtid;
       for (let attempt = 0; !this.stopping; attempt++) {
         try {
           const before = this.resumeAt;
@@ -237,6 +251,21 @@ export class Streamer {
   }
 
   /**
+   * The GTID position (every domain) where the next dump begins: the server's own answer when it
+   * has one (exact, whatever an older agent recorded), else what the stream has told so far.
+   */
+  private async gtidPositionAtResume(): Promise<string> {
+    const atServer = await retrying(() => this.opts.source.gtidPositionAt(this.resumeAt), this.retryOpts('read the GTID position at the resume point'));
+    if (atServer === undefined) return this.resumeGtid;
+    const known = new GtidPosition(atServer);
+    known.merge(this.resumeGtid);
+    if (known.text !== atServer) {
+      this.opts.log.warn({ server: atServer, recorded: this.resumeGtid, at: this.resumeAt }, "the server's GTID position at the resume point does not cover the recorded one; using the server's");
+    }
+    return atServer;
+  }
+
+  /**
    * Streams from `resumeAt` until the stream ends, fails or the streamer stops, moving `resumeAt`
    * past every chunk handed to the shipper. An unfinished transaction is dropped with the
    * connection; the next dump begins at `resumeAt` and reads it again.
@@ -245,6 +274,7 @@ export class Streamer {
     const chunker = new Chunker({
       maxBytes: this.opts.chunkMaxBytes,
       maxAgeMs: this.opts.chunkMaxAgeMs,
+      gtidPos: await this.gtidPositionAtResume(),
       ...(this.opts.spill ? { spill: this.opts.spill } : {}),
     });
     const classifier = this.opts.newClassifier();
@@ -257,6 +287,7 @@ export class Streamer {
         for (const c of chunks) {
           await shipper.submit(c);
           this.resumeAt = { file: c.file, pos: c.end };
+          this.resumeGtid = c.gtidPos;
         }
       });
       return lane;
@@ -279,7 +310,9 @@ export class Streamer {
           timestampSec: ev.timestamp,
           boundary: c.boundary,
           endsFile: c.endsFile,
+          serverId: ev.serverId,
           ...(c.gtid ? { gtid: c.gtid } : {}),
+          ...(c.gtidList !== undefined ? { gtidList: c.gtidList } : {}),
         };
         const cut = chunker.push(chunkerEvent, this.now());
         // wait only when something was cut: that is where the shipper pushes back

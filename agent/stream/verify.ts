@@ -16,6 +16,8 @@ export interface VerifyReport {
   problems: ChainProblem[];
   /** Objects off the chain (past the durable position): not promised, not used by a restore. */
   strays: string[];
+  /** What was checked up to: the durable position's file, end and whole GTID position. */
+  durable: { file: string; end: number; gtid: string } | null;
 }
 
 export interface ChunkVisitor {
@@ -36,7 +38,8 @@ export async function verifyCluster(
   state: ClusterState,
   visit?: ChunkVisitor,
 ): Promise<VerifyReport> {
-  const report: VerifyReport = { ok: true, checked: { epochs: 0, chunks: 0, bytes: 0, events: 0 }, problems: [], strays: [] };
+  const d = state.durable;
+  const report: VerifyReport = { ok: true, checked: { epochs: 0, chunks: 0, bytes: 0, events: 0 }, problems: [], strays: [], durable: d ? { file: d.file, end: d.end, gtid: d.gtid } : null };
   const keys: string[] = [];
   for await (const o of objects.list(binlogPrefix(prefix, state.clusterId))) keys.push(o.key);
   const pruned = await readPruneMarkers(objects, prefix, state.clusterId);
@@ -69,6 +72,11 @@ export async function verifyCluster(
         report.problems.push({ object: ref.key, message: `sha-256 mismatch: metadata says ${stored.metadata.sha256 ?? '(none)'}, body hashes to ${actual}` });
         parser = undefined;
         continue;
+      }
+      // the durable chunk states the GTID position at its end: it must be the one DynamoDB promises
+      const chunkPos = stored.metadata['gtid-pos'];
+      if (d && ref.key === d.key && chunkPos !== undefined && chunkPos !== d.gtid) {
+        report.problems.push({ object: ref.key, message: `the durable position's GTID position ${d.gtid || '(empty)'} is not the chunk's ${chunkPos || '(empty)'}` });
       }
       if (stored.body.length !== ref.end - ref.start) {
         report.problems.push({ object: ref.key, message: `body is ${stored.body.length} bytes, the key names ${ref.end - ref.start}` });

@@ -32,35 +32,81 @@ export function startAgent(t: TestContext, config: PitrConfig): { repo: ClusterS
 }
 
 /**
- * Writes a numbered sequence, one transaction per number, on its own connection, recording each
- * transaction's GTID (`@@last_gtid`), so a test can tell which numbers a GTID position covers.
+ * Writes a numbered sequence, one transaction per number, recording each transaction's GTID
+ * (`@@last_gtid`), so a test can tell which numbers a GTID position covers. With several
+ * `domains`, each has its own connection (`SET gtid_domain_id`) and the writes go round them in
+ * turn, so the domains' transactions interleave in the binlog; the numbers still follow commit order.
  */
 export class SequenceWriter {
   readonly gtidOf = new Map<number, string>();
   readonly numberOf = new Map<string, number>();
   readonly committedAt = new Map<number, number>();
+  /** The domain each number was written in. */
+  readonly domainOf = new Map<number, number>();
   next = 1;
+  private turn = 0;
 
-  private constructor(private readonly conn: mysql.Connection) {}
+  private constructor(private readonly conns: { domain: number; conn: mysql.Connection }[]) {}
 
-  static async open(t: TestContext, server: MariaDbServer): Promise<SequenceWriter> {
+  static async open(t: TestContext, server: MariaDbServer, opts: { domains?: number[] } = {}): Promise<SequenceWriter> {
     await server.query('CREATE DATABASE IF NOT EXISTS app; CREATE TABLE IF NOT EXISTS app.seq (n INT PRIMARY KEY, pad VARCHAR(200), at BIGINT)');
-    const conn = await mysql.createConnection({ socketPath: server.socket, user: 'root', password: server.rootPassword, multipleStatements: true });
-    const w = new SequenceWriter(conn);
-    t.after(() => conn.end().catch(() => undefined));
-    return w;
+    const conns = await Promise.all(
+      (opts.domains ?? [0]).map(async (domain) => {
+        const conn = await mysql.createConnection({ socketPath: server.socket, user: 'root', password: server.rootPassword, multipleStatements: true });
+        t.after(() => conn.end().catch(() => undefined));
+        await conn.query(`SET SESSION gtid_domain_id = ${domain}`);
+        return { domain, conn };
+      }),
+    );
+    return new SequenceWriter(conns);
+  }
+
+  /** The connection (and domain) the next write goes to. */
+  private take(): { domain: number; conn: mysql.Connection } {
+    const c = this.conns[this.turn % this.conns.length]!;
+    this.turn++;
+    return c;
+  }
+
+  private record(n: number, domain: number, gtid: string): void {
+    this.gtidOf.set(n, gtid);
+    this.numberOf.set(gtid, n);
+    this.domainOf.set(n, domain);
+    this.committedAt.set(n, Date.now());
   }
 
   async write(count: number, opts: { pauseMs?: number } = {}): Promise<void> {
     for (let i = 0; i < count; i++) {
       const n = this.next++;
-      const [results] = await this.conn.query('INSERT INTO app.seq VALUES (?, ?, ?); SELECT @@last_gtid AS g', [n, `row ${n} `.repeat(8), Date.now()]);
-      const g = ((results as unknown[])[1] as { g: string }[])[0]!.g;
-      this.gtidOf.set(n, g);
-      this.numberOf.set(g, n);
-      this.committedAt.set(n, Date.now());
+      const { domain, conn } = this.take();
+      const [results] = await conn.query('INSERT INTO app.seq VALUES (?, ?, ?); SELECT @@last_gtid AS g', [n, `row ${n} `.repeat(8), Date.now()]);
+      this.record(n, domain, ((results as unknown[])[1] as { g: string }[])[0]!.g);
       if (opts.pauseMs) await new Promise((r) => setTimeout(r, opts.pauseMs));
     }
+  }
+
+  /**
+   * Writes the next number inside an XA transaction: XA START … XA PREPARE (one binlog group with
+   * its own GTID), then, unless `end` is 'prepare', XA COMMIT or XA ROLLBACK (a second group).
+   * Returns both GTIDs; the number's row exists only after a commit.
+   */
+  async xa(end: 'commit' | 'rollback' | 'prepare'): Promise<{ n: number; xid: string; prepareGtid: string; endGtid?: string }> {
+    const n = this.next++;
+    const { domain, conn } = this.take();
+    const xid = `sq-xa-${n}`;
+    await conn.query(`XA START '${xid}'; INSERT INTO app.seq VALUES (?, ?, ?); XA END '${xid}'`, [n, `xa ${n}`, Date.now()]);
+    const [prepared] = await conn.query(`XA PREPARE '${xid}'; SELECT @@last_gtid AS g`);
+    const prepareGtid = ((prepared as unknown[])[1] as { g: string }[])[0]!.g;
+    if (end === 'prepare') return { n, xid, prepareGtid };
+    const [ended] = await conn.query(`XA ${end === 'commit' ? 'COMMIT' : 'ROLLBACK'} '${xid}'; SELECT @@last_gtid AS g`);
+    const endGtid = ((ended as unknown[])[1] as { g: string }[])[0]!.g;
+    if (end === 'commit') this.record(n, domain, endGtid);
+    return { n, xid, prepareGtid, endGtid };
+  }
+
+  /** The numbers written (committed) up to and including `n`, in order. */
+  upTo(n: number): number[] {
+    return [...this.gtidOf.keys()].filter((k) => k <= n).sort((a, b) => a - b);
   }
 }
 

@@ -15,7 +15,7 @@ function chunk(seq: number): ChunkInfo {
   const i = (seq - 1) % 10;
   const start = i === 0 ? 4 : 4 + i * 100;
   const end = 4 + (i + 1) * 100;
-  return { key: chunkKey('', 'c', { epoch: 1, seq, file, start, end }), epoch: 1, seq, file, start, end, sizeBytes: end - start, sha256: '', firstGtid: `0-1-${seq}`, lastGtid: `0-1-${seq}`, firstTs: 1000 + seq, lastTs: 1000 + seq, encoding: 'none' };
+  return { key: chunkKey('', 'c', { epoch: 1, seq, file, start, end }), epoch: 1, seq, file, start, end, sizeBytes: end - start, sha256: '', firstGtid: `0-1-${seq}`, lastGtid: `0-1-${seq}`, gtidPos: '', serverIds: [], firstTs: 1000 + seq, lastTs: 1000 + seq, encoding: 'none' };
 }
 const chunks = Array.from({ length: 20 }, (_, i) => chunk(i + 1));
 

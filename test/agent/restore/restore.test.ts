@@ -48,7 +48,7 @@ describe('restore to latest', () => {
     assert.deepEqual(await numbersIn(result.server!), range(1, last));
     const [{ pos }] = (await result.server!.query<{ pos: string }[]>('SELECT @@gtid_binlog_pos AS pos')) as [{ pos: string }];
     assert.equal(pos, durable.gtid);
-    assert.equal(result.lastGtid, durable.gtid);
+    assert.equal(result.gtidPosition, durable.gtid);
     assert.equal(result.backupId, manifest.id);
     assert.ok(result.transactions > 0);
 

@@ -36,7 +36,7 @@ describe('restore to a time or a GTID', () => {
       const result = await restoreForTest(st, config, parseTarget(`time:${middle.toISOString()}`));
       assert.deepEqual(await numbersIn(result.server!), range(1, 150));
       assert.equal(result.stoppedBy, 'time');
-      assert.equal(result.lastGtid, writer.gtidOf.get(150));
+      assert.equal(result.gtidPosition, writer.gtidOf.get(150));
     });
 
     await t.test('gtid: is inclusive', async (st) => {

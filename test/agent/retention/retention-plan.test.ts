@@ -15,7 +15,7 @@ const chunks: ChunkInfo[] = Array.from({ length: 9 }, (_, i) => {
   const file = `b.00000${Math.floor(i / 3) + 1}`;
   const start = i % 3 === 0 ? 4 : (i % 3) * 100;
   const end = (i % 3 + 1) * 100;
-  return { key: chunkKey('', 'c', { epoch: 1, seq, file, start, end }), epoch: 1, seq, file, start, end, sizeBytes: end - start, sha256: '', firstGtid: '', lastGtid: '', firstTs: 0, lastTs: 0, encoding: 'none' };
+  return { key: chunkKey('', 'c', { epoch: 1, seq, file, start, end }), epoch: 1, seq, file, start, end, sizeBytes: end - start, sha256: '', firstGtid: '', lastGtid: '', gtidPos: '', serverIds: [], firstTs: 0, lastTs: 0, encoding: 'none' };
 });
 function backup(id: string, file: string, pos: number, atMs: number): BackupManifest {
   const at = new Date(atMs).toISOString();

@@ -29,7 +29,47 @@ function events(spec: string, file = 'f.000001', start = 4, size = 10): ChunkerE
   });
 }
 
+/** Events of transactions in the given GTIDs, each G Q X, with a GTID_LIST first when `list` is given. */
+function transactions(gtids: string[], list?: string): ChunkerEvent[] {
+  const out: ChunkerEvent[] = [];
+  let pos = 4;
+  const push = (ev: Omit<ChunkerEvent, 'file' | 'start' | 'bytes' | 'timestampSec'>) => {
+    out.push({ file: 'f.000001', start: pos, bytes: Buffer.alloc(10), timestampSec: 1, ...ev });
+    pos += 10;
+  };
+  if (list !== undefined) push({ boundary: true, endsFile: false, gtidList: list, serverId: 1 });
+  for (const g of gtids) {
+    push({ boundary: false, endsFile: false, gtid: g, serverId: Number(g.split('-')[1]) });
+    push({ boundary: false, endsFile: false, serverId: Number(g.split('-')[1]) });
+    push({ boundary: true, endsFile: false, serverId: Number(g.split('-')[1]) });
+  }
+  return out;
+}
+
 describe('chunker', () => {
+  it("records the whole GTID position at each chunk's end, every domain", () => {
+    const c = new Chunker({ maxBytes: 1, maxAgeMs: 1000, gtidPos: '0-1-10,3-1-4' });
+    const chunks = transactions(['0-1-11', '7-2-1', '0-1-12']).flatMap((e) => c.push(e, 0));
+    assert.deepEqual(chunks.map((k) => k.gtidPos), ['0-1-11,3-1-4', '0-1-11,3-1-4,7-2-1', '0-1-12,3-1-4,7-2-1']);
+    assert.deepEqual(chunks.map((k) => k.serverIds), [[1], [2], [1]]);
+  });
+
+  it('takes the binlog state a GTID_LIST states, keeping the later entry per domain', () => {
+    const c = new Chunker({ maxBytes: 1 << 20, maxAgeMs: 1000 });
+    for (const e of transactions(['5-1-3'], '0-1-9,0-2-12,5-1-2')) c.push(e, 0);
+    assert.deepEqual(c.flush().map((k) => k.gtidPos), ['0-2-12,5-1-3']);
+  });
+
+  it('does not count a transaction cut off by a crash (a new file without a rotate)', () => {
+    const c = new Chunker({ maxBytes: 1 << 20, maxAgeMs: 1000, gtidPos: '0-1-1' });
+    const [g, q] = transactions(['0-1-2']);
+    c.push(g!, 0);
+    c.push(q!, 0);
+    const cut = c.push({ file: 'f.000002', start: 4, bytes: Buffer.alloc(10), timestampSec: 1, boundary: true, endsFile: false, gtidList: '0-1-1' }, 0);
+    assert.deepEqual(cut, []);
+    assert.deepEqual(c.flush().map((k) => k.gtidPos), ['0-1-1']);
+  });
+
   it('never cuts inside a transaction, however small the size limit', () => {
     const c = new Chunker({ maxBytes: 1, maxAgeMs: 1000 });
     const chunks = events('FGQQXGQX').flatMap((e) => c.push(e, 0));

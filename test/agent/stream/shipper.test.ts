@@ -11,7 +11,7 @@ import { Shipper } from '../../../agent/stream/shipper.js';
 import { sha256Hex } from '../../../agent/store/bytes.js';
 
 function chunk(start: number, size = 10, file = 'f.000001'): Chunk {
-  return { file, start, end: start + size, body: Buffer.alloc(size, start % 251), sizeBytes: size, firstGtid: `0-1-${start}`, lastGtid: `0-1-${start}`, firstTs: 1, lastTs: 1, events: 1, endsFile: false };
+  return { file, start, end: start + size, body: Buffer.alloc(size, start % 251), sizeBytes: size, firstGtid: `0-1-${start}`, lastGtid: `0-1-${start}`, firstTs: 1, lastTs: 1, events: 1, endsFile: false, gtidPos: `0-1-${start},7-1-${start}`, serverIds: [1] };
 }
 
 /** An object store whose puts are delayed or fail on demand. */
@@ -61,6 +61,10 @@ describe('shipper', () => {
     assert.equal(stored?.metadata.sha256, sha256Hex(stored!.body));
     assert.equal(stored?.metadata['first-gtid'], '0-1-34');
     assert.equal(stored?.metadata.encoding, 'none');
+    // the durable position is the newest chunk's whole GTID position, every domain
+    assert.equal(s?.durable?.gtid, '0-1-34,7-1-34');
+    assert.equal(stored?.metadata['gtid-pos'], '0-1-34,7-1-34');
+    assert.equal(stored?.metadata['server-ids'], '1');
   });
 
   it('never names a chunk durable before it is stored', async () => {
