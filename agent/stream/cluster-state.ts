@@ -84,8 +84,8 @@ export class ClusterStateRepo {
   private readonly pk: string;
 
   /**
-   * @param token identifies this repo's writes (durable position, epoch claims); one per process:
-   * a restarted agent has a new one, so it never takes its predecessor's write for its own.
+   * @param token identifies this repo's durable-position writes; one per process: a restarted
+   * agent has a new one, so it never takes its predecessor's write for its own.
    * @default a random UUID
    */
   constructor(
@@ -104,10 +104,11 @@ export class ClusterStateRepo {
   /**
    * Creates the cluster at epoch 1, starting at `start`; fails with ConditionFailedError if it
    * exists. Recognisable: a create-only put repeated after it landed fails, so the claim records
-   * this repo's token, and a failed condition is ours when the stored item has it and our start.
+   * `claimToken`, and a failed condition is ours when the stored item has it and our start.
+   * @param claimToken names this one claim; a caller that retries the call passes the same one to
+   * every attempt. @default a random UUID
    */
-  async claimFirstEpoch(start: TimelineStart, holder: string, nowMs: number, leaseMs: number): Promise<ClusterState> {
-    const claimToken = this.token;
+  async claimFirstEpoch(start: TimelineStart, holder: string, nowMs: number, leaseMs: number, claimToken: string = randomUUID()): Promise<ClusterState> {
     const item: Item = {
       pk: this.pk,
       sk: stateSk,
@@ -122,14 +123,17 @@ export class ClusterStateRepo {
       server: null,
       claimToken,
     };
+    let state = fromItem(this.clusterId, item);
     try {
       await this.store.put(item, { exists: false });
     } catch (err) {
-      if (!(err instanceof ConditionFailedError) || !isOwnClaim(await this.read(), 1, claimToken, start)) throw err;
+      const current = err instanceof ConditionFailedError ? await this.read() : undefined;
+      if (!current || !isOwnClaim(current, 1, claimToken, start)) throw err;
+      state = current; // an earlier attempt's claim: its lease time, not this attempt's
     }
     // unconditional and the same on a repeat: idempotent
     await this.store.put({ pk: this.pk, sk: epochSk(1), epoch: 1, start: start as unknown as Value, createdAt: new Date(nowMs).toISOString() });
-    return fromItem(this.clusterId, item);
+    return state;
   }
 
   /**
@@ -138,13 +142,14 @@ export class ClusterStateRepo {
    * it; the new epoch's chunks count from seq 1. Conditional on the epoch still being `from`:
    * of two claimers, one wins and the other gets ConditionFailedError. Records the history item.
    * Recognisable: a claim repeated after it landed fails (the epoch is no longer `from`), so it
-   * records this repo's token, and a failed condition is ours when the stored epoch is `from + 1`
-   * with our start and token. Another claimer of the same epoch, even from the same start, is not;
-   * calling again with the same arguments after UnavailableError is safe.
+   * records `claimToken`, and a failed condition is ours when the stored epoch is `from + 1` with
+   * our start and token. Another claim of the same epoch, even from the same start and the same
+   * process, is not: two callers must never both believe they claimed it.
+   * @param claimToken names this one claim; a caller that retries the call (after UnavailableError)
+   * passes the same one to every attempt, e.g. the failover workflow's execution id. @default a random UUID
    */
-  async claimNextEpoch(from: number, start: TimelineStart, nowMs: number): Promise<ClusterState> {
+  async claimNextEpoch(from: number, start: TimelineStart, nowMs: number, claimToken: string = randomUUID()): Promise<ClusterState> {
     const epoch = from + 1;
-    const claimToken = this.token;
     let state: ClusterState;
     try {
       const item = await this.store.update(

@@ -18,25 +18,28 @@ export interface Writer {
 }
 
 /**
- * True when `state` holds exactly the position this writer moved it to: same epoch, seq and
- * chunk key, written by the same holder with the same token. A zombie of the same holder (another
- * token) or another holder that wrote the same seq is a conflict, not ours.
+ * True when `state` holds exactly the position this writer moved it to: the same epoch and seq,
+ * the same position field by field (chunk key included), written by the same holder with the same
+ * token. A zombie of the same holder (another token), another holder that wrote the same seq, or
+ * a different position at that seq is a conflict, not ours.
  */
 export function isOwnAdvance(state: ClusterState | undefined, by: Writer, position: DurablePosition): boolean {
+  const d = state?.durable;
   return (
     state !== undefined &&
     state.epoch === position.epoch &&
     state.durableSeq === position.seq &&
-    state.durable?.key === position.key &&
+    d != null &&
+    (Object.keys(position) as (keyof DurablePosition)[]).every((k) => d[k] === position[k]) &&
     state.durableBy?.holder === by.holder &&
     state.durableBy.token === by.token
   );
 }
 
 /**
- * True when `state` is the epoch claim this claimer wrote: the epoch it claimed, with the start it
- * wrote and its token (so another claimer of the same epoch from the same start is not us). The
- * token is the repo's, not the call's, so that a retry of the call still finds the first attempt.
+ * True when `state` is the epoch claim that wrote `claimToken`: the epoch it claimed, with the
+ * start it wrote. The token names one claim (not a process), so that another claim of the same
+ * epoch from the same start is never taken for ours; a caller's retries reuse it.
  */
 export function isOwnClaim(state: ClusterState | undefined, epoch: number, claimToken: string, start: TimelineStart): boolean {
   return (
