@@ -52,7 +52,10 @@ export class ProtocolError extends SquirrelError {
   }
 }
 
-/** A conditional write failed: someone else changed the item first. Never retried blindly. */
+/**
+ * A conditional write failed: the item changed first, by someone else or by an earlier attempt of
+ * this very write whose response was lost (the caller re-reads to tell). Never retried blindly.
+ */
 export class ConditionFailedError extends SquirrelError {
   readonly code = 'CONDITION_FAILED';
   constructor(readonly target: string, message: string, details: ErrorDetails = {}) {

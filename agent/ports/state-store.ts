@@ -9,6 +9,11 @@
  * - Reads are strongly consistent.
  * - Every write that moves state is conditional. A failed condition throws ConditionFailedError
  *   and is never retried by the adapter: the caller must re-read and decide.
+ * - A write may be applied more than once: an adapter's transport (the AWS SDK) re-sends a request
+ *   whose response was lost. If the first attempt landed, the repeat fails its condition, so
+ *   ConditionFailedError can stand for the caller's own success. Callers make every conditional
+ *   write either idempotent (its repeat passes its condition) or recognisable (it records a token
+ *   the caller re-reads); see agent/stream/own-write.ts.
  * - Transient failures throw UnavailableError (retryable): the write may or may not have happened;
  *   the caller re-reads to find out.
  */

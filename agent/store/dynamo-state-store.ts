@@ -7,7 +7,14 @@ import { renderCondition } from './condition.js';
 /**
  * StateStore on one DynamoDB table with a string partition key `pk` and sort key `sk`.
  * Reads are strongly consistent; conditional failures surface as ConditionFailedError and are
- * not retried here (the SDK retries only throttling and 5xx, which are safe to repeat).
+ * not retried here.
+ *
+ * The SDK itself re-sends a request after throttling, a 5xx, a timeout or a reset connection. For
+ * a conditional write that is not safe to repeat blindly: when the first attempt landed and only
+ * its response was lost, the repeat fails its own condition, and ConditionFailedError then means
+ * "done" rather than "someone else wrote". This adapter cannot tell the two apart; the caller
+ * does, by re-reading the item and finding its own write in it (agent/stream/own-write.ts). When
+ * the SDK gives up, UnavailableError leaves the same question to the same caller.
  */
 export class DynamoStateStore implements StateStore {
   private readonly doc: DynamoDBDocumentClient;

@@ -1,6 +1,8 @@
+import { randomUUID } from 'node:crypto';
 import { ConditionFailedError, FencedError, LeaseHeldError, PositionConflictError } from '../errors.js';
 import { clusterPk, epochSk, stateSk } from '../keys.js';
 import type { Item, StateStore, Value } from '../ports/state-store.js';
+import { isOwnAdvance, isOwnClaim, type Writer } from './own-write.js';
 
 /** The last chunk that is in the object store. Moves only forward, only under the current epoch. */
 export interface DurablePosition {
@@ -44,6 +46,10 @@ export interface ClusterState {
   server: { file: string; pos: number; at: string } | null;
   /** Seconds from the oldest event not yet durable to the heartbeat (0 when caught up). */
   lagSeconds?: number;
+  /** Who wrote `durable` (absent on items written before writers were recorded). */
+  durableBy?: Writer;
+  /** The token of the claim that started the current epoch (absent on older items). */
+  claimToken?: string;
 }
 
 function fromItem(clusterId: string, item: Item): ClusterState {
@@ -59,6 +65,8 @@ function fromItem(clusterId: string, item: Item): ClusterState {
     heartbeatAt: (item.heartbeatAt ?? null) as string | null,
     server: (item.server ?? null) as unknown as ClusterState['server'],
     ...(typeof item.lagSeconds === 'number' ? { lagSeconds: item.lagSeconds } : {}),
+    ...(item.durableBy ? { durableBy: item.durableBy as unknown as Writer } : {}),
+    ...(typeof item.claimToken === 'string' ? { claimToken: item.claimToken } : {}),
   };
 }
 
@@ -66,13 +74,24 @@ function fromItem(clusterId: string, item: Item): ClusterState {
  * The cluster's state item and its rules. Every write is conditional on the epoch (fencing) and
  * on the lease holder; the durable position is additionally conditional on the previous seq, so it
  * moves one chunk at a time and never back.
+ *
+ * A write may land and lose its response; its repeat (the SDK's retry, or ours) then fails its own
+ * condition. Each write is therefore either idempotent (its repeat passes its condition) or
+ * recognisable (it records a token, and a failed condition is resolved by re-reading: see
+ * own-write.ts). Nothing else is ever mistaken for success.
  */
 export class ClusterStateRepo {
   private readonly pk: string;
 
+  /**
+   * @param token identifies this repo's durable-position writes; one per process: a restarted
+   * agent has a new one, so it never takes its predecessor's write for its own.
+   * @default a random UUID
+   */
   constructor(
     private readonly store: StateStore,
     readonly clusterId: string,
+    readonly token: string = randomUUID(),
   ) {
     this.pk = clusterPk(clusterId);
   }
@@ -82,8 +101,14 @@ export class ClusterStateRepo {
     return item && fromItem(this.clusterId, item);
   }
 
-  /** Creates the cluster at epoch 1, starting at `start`; fails with ConditionFailedError if it exists. */
-  async claimFirstEpoch(start: TimelineStart, holder: string, nowMs: number, leaseMs: number): Promise<ClusterState> {
+  /**
+   * Creates the cluster at epoch 1, starting at `start`; fails with ConditionFailedError if it
+   * exists. Recognisable: a create-only put repeated after it landed fails, so the claim records
+   * `claimToken`, and a failed condition is ours when the stored item has it and our start.
+   * @param claimToken names this one claim; a caller that retries the call passes the same one to
+   * every attempt. @default a random UUID
+   */
+  async claimFirstEpoch(start: TimelineStart, holder: string, nowMs: number, leaseMs: number, claimToken: string = randomUUID()): Promise<ClusterState> {
     const item: Item = {
       pk: this.pk,
       sk: stateSk,
@@ -96,10 +121,19 @@ export class ClusterStateRepo {
       leaseExpiresAt: nowMs + leaseMs,
       heartbeatAt: new Date(nowMs).toISOString(),
       server: null,
+      claimToken,
     };
-    await this.store.put(item, { exists: false });
+    let state = fromItem(this.clusterId, item);
+    try {
+      await this.store.put(item, { exists: false });
+    } catch (err) {
+      const current = err instanceof ConditionFailedError ? await this.read() : undefined;
+      if (!current || !isOwnClaim(current, 1, claimToken, start)) throw err;
+      state = current; // an earlier attempt's claim: its lease time, not this attempt's
+    }
+    // unconditional and the same on a repeat: idempotent
     await this.store.put({ pk: this.pk, sk: epochSk(1), epoch: 1, start: start as unknown as Value, createdAt: new Date(nowMs).toISOString() });
-    return fromItem(this.clusterId, item);
+    return state;
   }
 
   /**
@@ -107,22 +141,38 @@ export class ClusterStateRepo {
    * primary's binlog position at promotion). The durable position stays where epoch `from` left
    * it; the new epoch's chunks count from seq 1. Conditional on the epoch still being `from`:
    * of two claimers, one wins and the other gets ConditionFailedError. Records the history item.
+   * Recognisable: a claim repeated after it landed fails (the epoch is no longer `from`), so it
+   * records `claimToken`, and a failed condition is ours when the stored epoch is `from + 1` with
+   * our start and token. Another claim of the same epoch, even from the same start and the same
+   * process, is not: two callers must never both believe they claimed it.
+   * @param claimToken names this one claim; a caller that retries the call (after UnavailableError)
+   * passes the same one to every attempt, e.g. the failover workflow's execution id. @default a random UUID
    */
-  async claimNextEpoch(from: number, start: TimelineStart, nowMs: number): Promise<ClusterState> {
+  async claimNextEpoch(from: number, start: TimelineStart, nowMs: number, claimToken: string = randomUUID()): Promise<ClusterState> {
     const epoch = from + 1;
-    const item = await this.store.update(
-      this.pk,
-      stateSk,
-      { epoch, durableSeq: 0, start: start as unknown as Value, leaseHolder: '', leaseExpiresAt: 0, status: 'HEALTHY' },
-      { field: 'epoch', eq: from },
-    );
+    let state: ClusterState;
+    try {
+      const item = await this.store.update(
+        this.pk,
+        stateSk,
+        { epoch, durableSeq: 0, start: start as unknown as Value, leaseHolder: '', leaseExpiresAt: 0, status: 'HEALTHY', claimToken },
+        { field: 'epoch', eq: from },
+      );
+      state = fromItem(this.clusterId, item);
+    } catch (err) {
+      const current = err instanceof ConditionFailedError ? await this.read() : undefined;
+      if (!current || !isOwnClaim(current, epoch, claimToken, start)) throw err;
+      state = current;
+    }
+    // unconditional and the same on a repeat: idempotent
     await this.store.put({ pk: this.pk, sk: epochSk(epoch), epoch, start: start as unknown as Value, createdAt: new Date(nowMs).toISOString() });
-    return fromItem(this.clusterId, item);
+    return state;
   }
 
   /**
    * Takes (or renews) the lease under `epoch`. The same holder takes it back at once (a restart
-   * after kill -9); anyone else only after it expires.
+   * after kill -9); anyone else only after it expires. Idempotent: after it landed, its repeat
+   * passes its own condition (the holder is now us).
    */
   async acquireLease(epoch: number, holder: string, nowMs: number, leaseMs: number): Promise<ClusterState> {
     try {
@@ -146,7 +196,11 @@ export class ClusterStateRepo {
     }
   }
 
-  /** Gives the lease up (a graceful stop), so the next agent need not wait for it to expire. */
+  /**
+   * Gives the lease up (a graceful stop), so the next agent need not wait for it to expire.
+   * Idempotent in effect: a repeat after it landed fails its condition (the holder is no longer
+   * us) and is ignored, as is any failed condition: either way we no longer hold it.
+   */
   async releaseLease(epoch: number, holder: string): Promise<void> {
     await this.store
       .update(this.pk, stateSk, { leaseHolder: '', leaseExpiresAt: 0 }, { and: [{ field: 'epoch', eq: epoch }, { field: 'leaseHolder', eq: holder }] })
@@ -156,8 +210,7 @@ export class ClusterStateRepo {
   }
 
   /** Explains why a write under (epoch, holder) was refused: fenced, or the lease was lost. */
-  private async refusal(epoch: number, holder: string, cause: unknown): Promise<Error> {
-    const current = await this.read();
+  private refusal(epoch: number, holder: string, cause: unknown, current: ClusterState | undefined): Error {
     if (!current || current.epoch !== epoch) return new FencedError(this.clusterId, epoch, current?.epoch ?? 0, { cause });
     if (current.leaseHolder !== holder) return new LeaseHeldError(this.clusterId, current.leaseHolder || '(none)', current.leaseExpiresAt, { cause });
     return cause as Error;
@@ -166,23 +219,31 @@ export class ClusterStateRepo {
   /**
    * Moves the durable position from `previousSeq` (by default the chunk just before) forward to
    * `position`, in one conditional write: it fails unless the position is still at `previousSeq`.
+   * Recognisable: the write records `durableBy` (holder and this repo's token), so a repeat of a
+   * write that landed (its condition now fails) is told apart from a conflict, and calling advance
+   * again with the same arguments after UnavailableError is safe.
    */
   async advance(holder: string, position: DurablePosition, previousSeq = position.seq - 1): Promise<void> {
     if (position.seq <= previousSeq) throw new PositionConflictError(this.clusterId, previousSeq, position.seq, { hint: 'The durable position only moves forward.' });
+    const by: Writer = { holder, token: this.token };
     try {
-      await this.store.update(this.pk, stateSk, { durable: position as unknown as Value, durableSeq: position.seq }, {
+      await this.store.update(this.pk, stateSk, { durable: position as unknown as Value, durableSeq: position.seq, durableBy: by as unknown as Value }, {
         and: [{ field: 'epoch', eq: position.epoch }, { field: 'durableSeq', eq: previousSeq }, { field: 'leaseHolder', eq: holder }],
       });
     } catch (err) {
       if (!(err instanceof ConditionFailedError)) throw err;
-      const refusal = await this.refusal(position.epoch, holder, err);
-      if (refusal !== err) throw refusal;
       const current = await this.read();
+      if (isOwnAdvance(current, by, position)) return; // our earlier attempt landed; only its response was lost
+      const refusal = this.refusal(position.epoch, holder, err, current);
+      if (refusal !== err) throw refusal;
       throw new PositionConflictError(this.clusterId, previousSeq, current?.durableSeq ?? -1, { cause: err });
     }
   }
 
-  /** Records liveness and what the agent sees of the server, renewing the lease. */
+  /**
+   * Records liveness and what the agent sees of the server, renewing the lease. Idempotent: it
+   * changes neither the epoch nor the holder it is conditional on, so its repeat passes too.
+   */
   async heartbeat(epoch: number, holder: string, nowMs: number, leaseMs: number, server: ClusterState['server'], lagSeconds = 0): Promise<ClusterState> {
     try {
       const item = await this.store.update(
@@ -194,7 +255,7 @@ export class ClusterStateRepo {
       return fromItem(this.clusterId, item);
     } catch (err) {
       if (!(err instanceof ConditionFailedError)) throw err;
-      throw await this.refusal(epoch, holder, err);
+      throw this.refusal(epoch, holder, err, await this.read());
     }
   }
 }

@@ -236,17 +236,9 @@ export class Shipper {
       at: new Date((this.opts.now ?? Date.now)()).toISOString(),
     };
     const previousSeq = this.advancedSeq;
-    await retrying(async () => {
-      try {
-        await this.opts.state.advance(this.opts.holder, position, previousSeq);
-      } catch (err) {
-        if (!(err instanceof UnavailableError)) throw err;
-        // the write may have landed before the failure: re-read before trying again
-        const current = await this.opts.state.read();
-        if (current?.epoch === position.epoch && current.durableSeq === position.seq && current.durable?.key === position.key) return;
-        throw err;
-      }
-    }, this.retryOpts(`advance durable position to ${newest.key}`));
+    // the write may have landed before an UnavailableError: advance recognises its own write, so
+    // repeating it is safe
+    await retrying(() => this.opts.state.advance(this.opts.holder, position, previousSeq), this.retryOpts(`advance durable position to ${newest.key}`));
     this.last = position;
     this.advancedSeq = position.seq;
     for (const done of this.queue.splice(0, upTo + 1)) {

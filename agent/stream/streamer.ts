@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { FencedError, LeaseHeldError, ConditionFailedError } from '../errors.js';
 import { binlogPrefix, parseChunkKey, stagingPrefix } from '../keys.js';
 import type { Logger } from '../log.js';
@@ -105,8 +106,10 @@ export class Streamer {
                 if (files.length === 0) throw new Error('the server has no binary logs (is log_bin on?)');
                 return { file: files[0]!.file, pos: 4, gtid: '' };
               });
+        // one claim, whatever the attempts: an attempt that landed is then recognised by the next
+        const claimToken = randomUUID();
         try {
-          const claimed = await retrying(() => state.claimFirstEpoch(start, this.opts.holder, this.now(), this.opts.leaseMs), this.retryOpts('claim epoch 1'));
+          const claimed = await retrying(() => state.claimFirstEpoch(start, this.opts.holder, this.now(), this.opts.leaseMs, claimToken), this.retryOpts('claim epoch 1'));
           log.info(
             { epoch: 1, file: start.file, pos: start.pos },
             this.opts.from === 'current'

@@ -9,6 +9,8 @@ import type { Chunk } from '../../../agent/stream/chunker.js';
 import { ClusterStateRepo, type DurablePosition } from '../../../agent/stream/cluster-state.js';
 import { Shipper } from '../../../agent/stream/shipper.js';
 import { sha256Hex } from '../../../agent/store/bytes.js';
+import type { StateStore } from '../../../agent/ports/state-store.js';
+import { LostResponseStateStore } from '../../harness/lost-response-store.js';
 
 function chunk(start: number, size = 10, file = 'f.000001'): Chunk {
   return { file, start, end: start + size, body: Buffer.alloc(size, start % 251), sizeBytes: size, firstGtid: `0-1-${start}`, lastGtid: `0-1-${start}`, firstTs: 1, lastTs: 1, events: 1, endsFile: false, gtidPos: `0-1-${start},7-1-${start}`, serverIds: [1] };
@@ -31,8 +33,7 @@ class ScriptedStore extends MemoryObjectStore {
   }
 }
 
-async function setup(objects = new ScriptedStore()) {
-  const stateStore = new MemoryStateStore();
+async function setup(objects = new ScriptedStore(), stateStore: StateStore = new MemoryStateStore()) {
   const state = new ClusterStateRepo(stateStore, 'c1');
   await state.claimFirstEpoch({ file: 'f.000001', pos: 4, gtid: '' }, 'me', Date.now(), 60_000);
   /** Each chunk as it became durable, with the position that covered it. */
@@ -86,6 +87,22 @@ describe('shipper', () => {
     assert.equal(durable[1]!.seq, 2);
     assert.equal(objects.puts, 7);
   });
+
+  for (const afterLoss of ['repeat', 'unavailable'] as const) {
+    it(`goes on when a position write landed but its response was lost (${afterLoss === 'repeat' ? 'the repeat fails its condition' : 'the SDK gives up'})`, async () => {
+      const lossy = new LostResponseStateStore(new MemoryStateStore());
+      lossy.loses = (op, _sk, fields) => op === 'update' && 'durableBy' in fields;
+      lossy.afterLoss = afterLoss;
+      const { state, shipper, durable } = await setup(new ScriptedStore(), lossy);
+      for (const start of [4, 14, 24]) {
+        await shipper.submit(chunk(start));
+        await shipper.drain();
+      }
+      assert.equal(lossy.lost, 3);
+      assert.deepEqual(durable.map((p) => [p.seq, p.end]), [[1, 14], [2, 24], [3, 34]]);
+      assert.equal((await state.read())?.durableSeq, 3);
+    });
+  }
 
   it('accepts a chunk that is already stored with the same bytes', async () => {
     const { objects, shipper, durable } = await setup();
