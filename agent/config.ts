@@ -44,6 +44,11 @@ export const configSchema = z.object({
   uploadBufferBytes: z.coerce.number().int().min(1024 * 1024),
   heartbeatIntervalMs: durationMs,
   leaseMs: durationMs,
+  /**
+   * On SIGTERM/SIGINT `squirrel agent` exits within this many ms: it stores what it holds and
+   * releases its lease, and gives up on whatever is left when the time runs out (exit code 3).
+   */
+  stopTimeoutMs: z.coerce.number().int().min(1000, 'at least 1000 (ms)').max(3_600_000, 'at most 3600000 (ms)'),
   /** Identity of this agent in the cluster's lease; stable across restarts. Default: host name and server address. */
   agentId: z.string().min(1).max(200),
   /** Write chunks and backups to this local directory (a mounted volume) instead of S3. */
@@ -72,6 +77,7 @@ export const defaults: Partial<Config> = {
   uploadBufferBytes: 16 * 1024 * 1024,
   heartbeatIntervalMs: 1000,
   leaseMs: 15_000,
+  stopTimeoutMs: 10_000,
   backupKind: 'physical',
   pruneInterval: '1h',
   serveUser: 'squirrel',

@@ -295,3 +295,18 @@ export function credentialsFailure(service: string, err: unknown): CredentialsEr
   if (known.includes(name) || status === 403) return new CredentialsError(service, (err as Error).message, { cause: err });
   return undefined;
 }
+
+/**
+ * A graceful stop gave up before it finished (its bound, `stopTimeoutMs`, ran out, or a second
+ * signal asked to stop now). Nothing is lost: what was not stored is after the durable position,
+ * which a restarted agent reads the binlog from again.
+ */
+export class StopCutShortError extends SquirrelError {
+  readonly code = 'STOP_CUT_SHORT';
+  constructor(readonly why: string, details: ErrorDetails = {}) {
+    super(`stop cut short: ${why}`, {
+      hint: 'Start the agent again: it resumes from the durable position and stores what this one did not.',
+      ...details,
+    });
+  }
+}

@@ -2,6 +2,7 @@ import { takeBaseBackup, type BaseBackupDeps } from './backup/base-backup.js';
 import { readCatalog } from './backup/catalog.js';
 import type { StateStore } from './ports/state-store.js';
 import { prune } from './retention/prune.js';
+import { whenAborted } from './retry.js';
 
 export interface MaintenanceOptions {
   /** Take a base backup once the newest complete one is this old; undefined: never. */
@@ -36,6 +37,8 @@ export class Maintenance {
   private running: Promise<void> | undefined;
   private lastPruneMs = 0;
   private stopped = false;
+  /** Aborted by `stop`: ends a running base backup (the next start takes it again). */
+  private readonly stopping = new AbortController();
 
   constructor(
     private readonly deps: MaintenanceDeps,
@@ -56,10 +59,15 @@ export class Maintenance {
     }, every);
   }
 
-  async stop(): Promise<void> {
+  /**
+   * Stops checking and ends a running base backup (its tool is killed, its partial object deleted);
+   * waits for that cleanup, or until `giveUp` aborts (its store requests are then aborted too).
+   */
+  async stop(giveUp?: AbortSignal): Promise<void> {
     this.stopped = true;
     clearInterval(this.timer);
-    await this.running;
+    this.stopping.abort();
+    await Promise.race([this.running, whenAborted(giveUp)]);
   }
 
   /** One check: a backup if due, then a prune if due. */
@@ -71,11 +79,12 @@ export class Maintenance {
         const newest = catalog.complete[catalog.complete.length - 1];
         if (backupDue(newest ? Date.parse(newest.completedAt) : undefined, this.opts.backupIntervalMs, this.now())) {
           log.info({ kind: this.opts.backupKind, previous: newest?.id ?? null }, 'scheduled base backup starting');
-          const m = await takeBaseBackup(this.deps, { kind: this.opts.backupKind, progress: false });
+          const m = await takeBaseBackup(this.deps, { kind: this.opts.backupKind, progress: false, signal: this.stopping.signal });
           log.info({ backupId: m.id, storedBytes: m.object.sizeBytes, binlog: m.binlog }, 'scheduled base backup complete');
         }
       } catch (err) {
-        log.error({ err: (err as Error).message }, 'scheduled base backup failed; retrying at the next check');
+        if (this.stopped) log.warn({ err: (err as Error).message }, 'scheduled base backup abandoned: the agent is stopping (the next start takes it again)');
+        else log.error({ err: (err as Error).message }, 'scheduled base backup failed; retrying at the next check');
       }
     }
     if (this.opts.retentionMs !== undefined && !this.stopped && this.now() - this.lastPruneMs >= this.opts.pruneIntervalMs) {

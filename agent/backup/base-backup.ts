@@ -49,6 +49,8 @@ export interface BaseBackupOptions {
   zstdThreads?: number;
   /** Show progress (a terminal line on stderr, else log lines). @default true */
   progress?: boolean;
+  /** Aborting it ends the backup: the tools are killed and the backup fails without a manifest. */
+  signal?: AbortSignal;
 }
 
 export interface ServerFacts {
@@ -96,10 +98,11 @@ export async function waitDurable(
   state: ClusterStateRepo,
   epoch: number,
   position: BackupPosition,
-  opts: { timeoutMs: number; backupId: string; pollMs?: number },
+  opts: { timeoutMs: number; backupId: string; pollMs?: number; signal?: AbortSignal },
 ): Promise<void> {
   const deadline = Date.now() + opts.timeoutMs;
   for (;;) {
+    if (opts.signal?.aborted) throw new BackupIncompleteError(opts.backupId, 'stopped while waiting for its binlog position to be durable');
     const s = await state.read();
     if (s && s.epoch !== epoch) throw new FencedError(s.clusterId, epoch, s.epoch, { hint: 'The cluster failed over while the backup ran; take a new backup on the new primary.' });
     const d = s?.durable;
@@ -109,7 +112,7 @@ export async function waitDurable(
         hint: 'Is `squirrel agent` running and streaming this cluster? The backup is kept without a manifest (unusable); run the backup again once the agent is streaming.',
       });
     }
-    await sleep(opts.pollMs ?? 200);
+    await sleep(opts.pollMs ?? 200, opts.signal);
   }
 }
 
@@ -178,6 +181,9 @@ export async function takeBaseBackup(deps: BaseBackupDeps, opts: BaseBackupOptio
     ...(opts.kind === 'logical' ? { onLine: (line: string) => scanner.line(line) } : {}),
   });
   let stored: { sizeBytes: number; sha256: string };
+  const stop = () => void Promise.all([producer.kill(), zstd.kill()]);
+  opts.signal?.addEventListener('abort', stop, { once: true });
+  if (opts.signal?.aborted) stop();
   try {
     const results = await Promise.allSettled([
       pipeline(producer.stdout, meter, zstd.stdin),
@@ -194,6 +200,7 @@ export async function takeBaseBackup(deps: BaseBackupDeps, opts: BaseBackupOptio
     await deps.objects.delete(dataKey).catch(() => undefined);
     throw err;
   } finally {
+    opts.signal?.removeEventListener('abort', stop);
     option.cleanup();
     await rm(targetDir, { recursive: true, force: true });
     progress?.done();
@@ -208,7 +215,7 @@ export async function takeBaseBackup(deps: BaseBackupDeps, opts: BaseBackupOptio
   if (opts.kind === 'logical') consistentMs = startedMs;
   const finishedMs = now();
   log.info({ backupId: id, position, sizeBytes: stored.sizeBytes, rawSizeBytes: meter.bytes }, 'base backup: stored; waiting for its binlog position to be durable');
-  await waitDurable(deps.state, epoch, position, { timeoutMs: opts.durableTimeoutMs ?? 300_000, backupId: id });
+  await waitDurable(deps.state, epoch, position, { timeoutMs: opts.durableTimeoutMs ?? 300_000, backupId: id, ...(opts.signal ? { signal: opts.signal } : {}) });
 
   const manifest: BackupManifest = {
     version: 1,

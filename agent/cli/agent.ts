@@ -14,22 +14,27 @@ import { ClusterStateRepo } from '../stream/cluster-state.js';
 import { ServerBinlogSource } from '../stream/server-source.js';
 import { fileSpill } from '../stream/spill.js';
 import { Streamer } from '../stream/streamer.js';
-import { openObjectStore, openStateStore } from '../wiring.js';
+import { openObjectStore, openStateStore, type ClientOptions } from '../wiring.js';
 import { ExitCode, runCommand, withConfigOption } from './command.js';
+import { BoundedStop } from './stop.js';
 
 const required = ['clusterId', 'mysqlUrl', 'bucket', 'table', 'region'] as const;
 type AgentConfig = Partial<Config> & Pick<Config, (typeof required)[number]>;
 
 /** The object store the config names: a local directory when `storeDir` is set, else S3. */
-export function objectStoreFor(config: Partial<Config> & Pick<Config, 'bucket' | 'region'>) {
-  return config.storeDir ? new FsObjectStore(config.storeDir) : openObjectStore(config);
+export function objectStoreFor(config: Partial<Config> & Pick<Config, 'bucket' | 'region'>, clients: ClientOptions = {}) {
+  return config.storeDir ? new FsObjectStore(config.storeDir) : openObjectStore(config, clients);
 }
 
 /** What base backups (and prunes) need, wired from the configuration: one state store for both. */
-export function backupDepsFor(config: Partial<Config> & Pick<Config, 'clusterId' | 'mysqlUrl' | 'bucket' | 'table' | 'region'>, log: Logger): MaintenanceDeps {
-  const stateStore = openStateStore(config);
+export function backupDepsFor(
+  config: Partial<Config> & Pick<Config, 'clusterId' | 'mysqlUrl' | 'bucket' | 'table' | 'region'>,
+  log: Logger,
+  clients: ClientOptions = {},
+): MaintenanceDeps {
+  const stateStore = openStateStore(config, clients);
   return {
-    objects: objectStoreFor(config),
+    objects: objectStoreFor(config, clients),
     stateStore,
     state: new ClusterStateRepo(stateStore, config.clusterId),
     prefix: config.prefix ?? '',
@@ -51,19 +56,20 @@ async function checkServer(config: AgentConfig, log: Logger): Promise<void> {
   }
 }
 
-export function buildStreamer(config: AgentConfig, log: Logger, from: 'oldest' | 'current'): { streamer: Streamer; close: () => Promise<void> } {
+/** `clients.giveUp` also goes to the streamer: a stop that gives up aborts its store requests and retries. */
+export function buildStreamer(config: AgentConfig, log: Logger, from: 'oldest' | 'current', clients: ClientOptions = {}): { streamer: Streamer; close: () => Promise<void> } {
   const target = parseMysqlUrl(config.mysqlUrl);
   const source = new ServerBinlogSource({
     ...target,
     serverId: config.serverId ?? (defaults.serverId as number),
     heartbeatMs: Math.min(config.heartbeatIntervalMs ?? 1000, 1000),
   });
-  const objects = objectStoreFor(config);
+  const objects = objectStoreFor(config, clients);
   const staging = stagingPrefix(config.prefix ?? '', config.clusterId);
   const streamer = new Streamer({
     source,
     objects,
-    state: new ClusterStateRepo(openStateStore(config), config.clusterId),
+    state: new ClusterStateRepo(openStateStore(config, clients), config.clusterId),
     newClassifier: () => new StreamClassifier(),
     prefix: config.prefix ?? '',
     clusterId: config.clusterId,
@@ -80,6 +86,7 @@ export function buildStreamer(config: AgentConfig, log: Logger, from: 'oldest' |
     heartbeatIntervalMs: config.heartbeatIntervalMs ?? (defaults.heartbeatIntervalMs as number),
     leaseMs: config.leaseMs ?? (defaults.leaseMs as number),
     log,
+    ...(clients.giveUp ? { giveUp: clients.giveUp } : {}),
   });
   return { streamer, close: () => source.close() };
 }
@@ -95,29 +102,40 @@ export function register(program: Command): void {
           process.stderr.write(`squirrel: --from must be "oldest" or "current", got "${opts.from}"\n`);
           return ExitCode.usage;
         }
-        await checkServer(config, log);
-        const { streamer, close } = buildStreamer(config, log, opts.from);
-        const maintenance = new Maintenance(backupDepsFor(config, log), {
-            ...(config.backupInterval ? { backupIntervalMs: parseDuration(config.backupInterval) } : {}),
-            backupKind: config.backupKind ?? 'physical',
-            ...(config.retention ? { retentionMs: parseDuration(config.retention) } : {}),
-          pruneIntervalMs: parseDuration(config.pruneInterval ?? '1h'),
-        });
-        maintenance.start();
-        const stop = () => {
-          log.info('stopping: storing what is held, then releasing the lease');
-          void streamer.stop();
-        };
-        // `on`, not `once`: a listener must stay, or a handler added later (the child-process
-        // registry of a running backup) would re-raise the signal and end the process mid-stop
-        process.on('SIGINT', stop);
-        process.on('SIGTERM', stop);
-        const reason = await streamer.run();
-        await maintenance.stop();
-        await close();
-        if (reason.kind === 'failed') throw reason.error;
-        log.info('stopped');
-        return ExitCode.ok;
+        const bound = new BoundedStop({ timeoutMs: config.stopTimeoutMs ?? (defaults.stopTimeoutMs as number), log });
+        bound.install();
+        try {
+          return await runAgent(config, log, opts.from, bound);
+        } finally {
+          bound.settle();
+        }
       });
     });
+}
+
+/** The agent's life from the server check to the end of its (bounded) stop; returns the exit code. */
+async function runAgent(config: AgentConfig, log: Logger, from: 'oldest' | 'current', bound: BoundedStop): Promise<number> {
+  log.info({ clusterId: config.clusterId, stopTimeoutMs: bound.timeoutMs }, `agent starting for cluster ${config.clusterId}`);
+  await checkServer(config, log);
+  if (bound.isRequested) return ExitCode.ok; // stopped before it began: nothing held
+  const clients = { giveUp: bound.giveUp.signal };
+  const { streamer, close } = buildStreamer(config, log, from, clients);
+  const maintenance = new Maintenance(backupDepsFor(config, log, clients), {
+    ...(config.backupInterval ? { backupIntervalMs: parseDuration(config.backupInterval) } : {}),
+    backupKind: config.backupKind ?? 'physical',
+    ...(config.retention ? { retentionMs: parseDuration(config.retention) } : {}),
+    pruneIntervalMs: parseDuration(config.pruneInterval ?? '1h'),
+  });
+  maintenance.start();
+  bound.onStop(() => {
+    void streamer.stop();
+    void maintenance.stop(bound.giveUp.signal);
+  });
+  const reason = await streamer.run();
+  await maintenance.stop(bound.giveUp.signal);
+  await close();
+  if (reason.kind === 'failed') throw reason.error;
+  if (reason.kind === 'cut') return ExitCode.stopCutShort; // the streamer logged what it left
+  log.info('stopped');
+  return ExitCode.ok;
 }

@@ -10,6 +10,12 @@ export const ExitCode = {
   failed: 1,
   /** The configuration or the command line is invalid. */
   usage: 2,
+  /**
+   * `squirrel agent` was stopped and gave up (its `stopTimeoutMs` ran out, or a second signal) before
+   * it had stored all it held or released its lease. Nothing is lost: the durable position is
+   * intact and a restarted agent reads the binlog again from it; the log names what was not stored.
+   */
+  stopCutShort: 3,
 } as const;
 
 export interface CommandContext<K extends ConfigKey> {

@@ -167,6 +167,10 @@ export class DumpSender {
           this.awaitingStart = false;
         }
         const verdict = this.filter.step(this.facts(ev));
+        if (verdict.send && type === EventType.MARIA_GTID && ev.header.serverId === this.opts.request.serverId && this.opts.request.serverId !== 0) {
+          // a replica skips the events of its own server_id without a word: refuse instead of losing them
+          throw new DumpFailure(`${ref.key}:${ev.offset}`, `the replica's server_id ${this.opts.request.serverId} wrote transactions in this binlog; it would skip them. Give the replica another server_id`);
+        }
         this.currentPos = ev.offset + ev.bytes.length;
         if (verdict.send) {
           sink.event(ev.bytes);

@@ -141,6 +141,7 @@ async function waitForTarget(opts: ReplayOptions, target: MariaGtid[]): Promise<
     const status = await one(opts.server, 'SHOW SLAVE STATUS');
     const ioError = String(status.Last_IO_Error ?? '');
     const sqlError = String(status.Last_SQL_Error ?? '');
+    if (ioError && !sqlError) await drainRelayLog(opts);
     if (ioError || sqlError) {
       throw new ReplayError(opts.serverName, `replication stopped at ${applied || '(nothing applied)'}: ${ioError || sqlError}`, {
         hint: ioError ? 'The fake primary could not serve the binlog past the object named above. Run `squirrel verify`.' : 'The server could not apply a transaction of the binlog; see its error log.',
@@ -154,6 +155,21 @@ async function waitForTarget(opts: ReplayOptions, target: MariaGtid[]): Promise<
       });
     }
     if (Date.now() > deadline) throw new ReplayError(opts.serverName, `target ${formatMariaGtidList(target)} not reached after ${opts.timeoutMs} ms (at ${applied})`);
+    await sleep(opts.pollMs ?? 200);
+  }
+}
+
+/**
+ * After the fake primary stopped sending (a missing or damaged object), lets the appliers finish
+ * what the replica already received, so the server holds exactly the prefix up to the last good
+ * transaction before replication is stopped. Bounded: a stuck applier shows in the error that follows.
+ */
+async function drainRelayLog(opts: ReplayOptions, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const s = await one(opts.server, 'SHOW SLAVE STATUS');
+    if (s.Slave_SQL_Running !== 'Yes' || String(s.Last_SQL_Error ?? '')) return;
+    if (Number(s.Exec_Master_Log_Pos) >= Number(s.Read_Master_Log_Pos) && s.Relay_Master_Log_File === s.Master_Log_File && /read all relay log/i.test(String(s.Slave_SQL_Running_State ?? ''))) return;
     await sleep(opts.pollMs ?? 200);
   }
 }

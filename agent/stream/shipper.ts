@@ -1,9 +1,9 @@
-import { ChunkConflictError, ObjectExistsError, UnavailableError } from '../errors.js';
+import { ChunkConflictError, ObjectExistsError, StopCutShortError, UnavailableError } from '../errors.js';
 import { chunkKey } from '../keys.js';
 import type { Logger } from '../log.js';
 import type { ObjectStore } from '../ports/object-store.js';
 import { sha256Hex } from '../store/bytes.js';
-import { retrying, type Backoff } from '../retry.js';
+import { retrying, whenAborted, type Backoff } from '../retry.js';
 import type { Chunk } from './chunker.js';
 import type { ClusterStateRepo, DurablePosition } from './cluster-state.js';
 
@@ -27,6 +27,19 @@ export interface ShipperOptions {
   now?: () => number;
   /** Told each time the durable position moves. */
   onDurable?: (position: DurablePosition, chunk: Chunk) => void;
+  /** Aborts when a stop gives up: retries end, and `submit` and `drain` stop waiting. */
+  giveUp?: AbortSignal;
+}
+
+/** A chunk handed to the shipper that is not (known to be) durable. */
+export interface UnstoredChunk {
+  seq: number;
+  key: string;
+  file: string;
+  start: number;
+  end: number;
+  /** The object is in the store, but the durable position was not moved over it. */
+  uploaded: boolean;
 }
 
 interface Pending {
@@ -84,11 +97,25 @@ export class Shipper {
   private last: DurablePosition | undefined;
   /** The seq the durable position holds (as this shipper last wrote it). */
   private advancedSeq: number;
+  /** A position write not yet answered (it may have landed). */
+  private writing: DurablePosition | undefined;
 
   constructor(private readonly opts: ShipperOptions) {
     this.nextSeq = opts.durableSeq + 1;
     this.advancedSeq = opts.durableSeq;
     this.last = opts.durable ?? undefined;
+    opts.giveUp?.addEventListener('abort', () => this.wake(), { once: true });
+  }
+
+  private gaveUp(): StopCutShortError | undefined {
+    const signal = this.opts.giveUp;
+    if (!signal?.aborted) return undefined;
+    return signal.reason instanceof StopCutShortError ? signal.reason : new StopCutShortError('the stop was given up');
+  }
+
+  /** What was submitted and is not durable, in seq order (for the log of a stop cut short). */
+  unstored(): UnstoredChunk[] {
+    return this.queue.map((p) => ({ seq: p.seq, key: p.key, file: p.chunk.file, start: p.chunk.start, end: p.chunk.end, uploaded: p.done }));
   }
 
   get held(): number {
@@ -97,6 +124,11 @@ export class Shipper {
 
   get durable(): DurablePosition | undefined {
     return this.last;
+  }
+
+  /** The position write in flight, if any: when a stop gives up, it may or may not have landed. */
+  get positionInFlight(): DurablePosition | undefined {
+    return this.writing;
   }
 
   private wake(): void {
@@ -116,6 +148,8 @@ export class Shipper {
     while ((this.heldBytes > 0 && this.heldBytes + held > this.opts.maxHeldBytes) || this.inFlight >= this.opts.maxInFlight) {
       await new Promise<void>((resolve) => this.waiters.push(resolve));
       this.throwIfFatal();
+      const gaveUp = this.gaveUp();
+      if (gaveUp) throw gaveUp;
     }
     const seq = this.nextSeq++;
     const key = chunkKey(this.opts.prefix, this.opts.clusterId, { epoch: this.opts.epoch, seq, file: chunk.file, start: chunk.start, end: chunk.end });
@@ -135,9 +169,14 @@ export class Shipper {
     });
   }
 
-  /** Waits until every submitted chunk is durable; rejects with the fatal error if one occurred. */
+  /**
+   * Waits until every submitted chunk is durable; rejects with the fatal error if one occurred, or
+   * with StopCutShortError once `giveUp` aborts with chunks still unstored (see `unstored`).
+   */
   async drain(): Promise<void> {
-    await this.advancing;
+    await Promise.race([this.advancing, whenAborted(this.opts.giveUp)]);
+    const gaveUp = this.gaveUp();
+    if (gaveUp && this.queue.length > 0) throw gaveUp;
     this.throwIfFatal();
   }
 
@@ -150,6 +189,7 @@ export class Shipper {
     return {
       ...(this.opts.backoff ? { policy: this.opts.backoff } : {}),
       stopped: () => this.stopped,
+      ...(this.opts.giveUp ? { signal: this.opts.giveUp } : {}),
       onRetry: (err: unknown, attempt: number, delayMs: number) =>
         this.opts.log.warn(
           { err: (err as Error).message, attempt, delayMs, heldBytes: this.heldBytes, queuedChunks: this.queue.length, lagSeconds: this.lagSeconds() },
@@ -236,9 +276,11 @@ export class Shipper {
       at: new Date((this.opts.now ?? Date.now)()).toISOString(),
     };
     const previousSeq = this.advancedSeq;
+    this.writing = position;
     // the write may have landed before an UnavailableError: advance recognises its own write, so
     // repeating it is safe
     await retrying(() => this.opts.state.advance(this.opts.holder, position, previousSeq), this.retryOpts(`advance durable position to ${newest.key}`));
+    this.writing = undefined;
     this.last = position;
     this.advancedSeq = position.seq;
     for (const done of this.queue.splice(0, upTo + 1)) {

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { FencedError, LeaseHeldError, ConditionFailedError } from '../errors.js';
+import { FencedError, LeaseHeldError, ConditionFailedError, StopCutShortError } from '../errors.js';
 import { binlogPrefix, parseChunkKey, stagingPrefix } from '../keys.js';
 import type { Logger } from '../log.js';
 import type { BinlogSource, StreamEvent } from '../ports/binlog-source.js';
@@ -7,8 +7,8 @@ import type { ObjectStore } from '../ports/object-store.js';
 import { isRetryable, retrying, sleep, type Backoff } from '../retry.js';
 import { GtidPosition } from '../binlog/gtid-position.js';
 import { Chunker, type ChunkerEvent } from './chunker.js';
-import { ClusterStateRepo, type ClusterState } from './cluster-state.js';
-import { Shipper } from './shipper.js';
+import { ClusterStateRepo, type ClusterState, type DurablePosition } from './cluster-state.js';
+import { Shipper, type UnstoredChunk } from './shipper.js';
 import type { SpillFactory } from './spill.js';
 
 /**
@@ -51,10 +51,25 @@ export interface StreamerOptions {
   log: Logger;
   backoff?: Backoff;
   now?: () => number;
+  /**
+   * Aborts when a stop must end now (its time ran out): retries end, in-flight store requests are
+   * expected to be aborted by the same signal (agent/wiring.ts), and `run` resolves with `cut`.
+   */
+  giveUp?: AbortSignal;
 }
 
-/** Why the streamer stopped. */
-export type StopReason = { kind: 'stopped' } | { kind: 'failed'; error: unknown };
+/**
+ * Why the streamer stopped. `cut`: a stop gave up before storing everything it held (or before
+ * releasing the lease); `unstored` lists the chunks, and the durable position stays at `durable`
+ * (undefined: never read), or at `positionInFlight` if that unanswered write landed; a restarted
+ * agent reads the binlog again from whichever it is.
+ */
+export type StopReason =
+  | { kind: 'stopped' }
+  | { kind: 'cut'; why: string; stage: StopStage; unstored: UnstoredChunk[]; durable: DurablePosition | null | undefined; positionInFlight?: DurablePosition }
+  | { kind: 'failed'; error: unknown };
+
+export type StopStage = 'joining the cluster' | 'storing what it held' | 'releasing the lease';
 
 /**
  * The agent's streaming loop: claim or join the cluster, hold the lease, read the binlog from the
@@ -64,6 +79,8 @@ export type StopReason = { kind: 'stopped' } | { kind: 'failed'; error: unknown 
  */
 export class Streamer {
   private stopping = false;
+  /** Aborted by `stop`: cuts waits short (backoff, reconnect delay, a held lease). */
+  private readonly stopRequested = new AbortController();
   private fatal: unknown;
   private current: { close(): Promise<void> } | undefined;
   private shipper: Shipper | undefined;
@@ -83,6 +100,7 @@ export class Streamer {
   /** Asks the loop to stop after cutting and storing what it holds. */
   async stop(): Promise<void> {
     this.stopping = true;
+    this.stopRequested.abort();
     await this.current?.close().catch(() => undefined);
   }
 
@@ -140,7 +158,7 @@ export class Streamer {
           waitingLogged = true;
         }
         if (this.stopping) throw err;
-        await sleep(Math.min(1000, Math.max(50, err.expiresAt - this.now() + 10)));
+        await sleep(Math.min(1000, Math.max(50, err.expiresAt - this.now() + 10)), this.stopRequested.signal);
       }
     }
   }
@@ -170,6 +188,7 @@ export class Streamer {
     return {
       ...(this.opts.backoff ? { policy: this.opts.backoff } : {}),
       stopped: () => this.stopping,
+      signal: this.stopRequested.signal,
       onRetry: (err: unknown, attempt: number, delayMs: number) =>
         this.opts.log.warn({ err: (err as Error).message, attempt, delayMs, lagSeconds: this.shipper?.lagSeconds() ?? 0 }, `${what} failed; retrying`),
     };
@@ -199,10 +218,13 @@ export class Streamer {
   /** Runs until stopped or a fatal error; resolves with the reason (never rejects). */
   async run(): Promise<StopReason> {
     let stopHeartbeat: (() => void) | undefined;
+    let stage: StopStage = 'joining the cluster';
+    let durable: DurablePosition | null | undefined;
     try {
       const joined = await this.join();
       this.epoch = joined.epoch;
-      await this.removeStrays(joined);
+      durable = joined.durable;
+      if (!this.stopping) await this.removeStrays(joined);
       const shipper = new Shipper({
         objects: this.opts.objects,
         state: this.opts.state,
@@ -217,8 +239,10 @@ export class Streamer {
         log: this.opts.log,
         ...(this.opts.backoff ? { backoff: this.opts.backoff } : {}),
         ...(this.opts.now ? { now: this.opts.now } : {}),
+        ...(this.opts.giveUp ? { giveUp: this.opts.giveUp } : {}),
       });
       this.shipper = shipper;
+      stage = 'storing what it held';
       stopHeartbeat = this.startHeartbeat();
       const resumeDurable = joined.durable && joined.durable.epoch === joined.epoch ? joined.durable : undefined;
       this.resumeAt = resumeDurable ? { file: resumeDurable.file, pos: resumeDurable.end } : { file: joined.start.file, pos: joined.start.pos };
@@ -233,14 +257,22 @@ export class Streamer {
           if (!isRetryable(err)) throw err;
           const delay = Math.min(5000, 100 * 2 ** Math.min(attempt, 6));
           this.opts.log.warn({ err: (err as Error).message, from: this.resumeAt, delayMs: delay, lagSeconds: shipper.lagSeconds() }, 'binlog stream interrupted; reconnecting');
-          await sleep(delay);
+          await sleep(delay, this.stopRequested.signal);
         }
       }
       await shipper.drain();
       if (this.fatal) throw this.fatal;
-      await this.opts.state.releaseLease(this.epoch, this.opts.holder).catch(() => undefined);
+      stage = 'releasing the lease';
+      await this.releaseLease();
       return { kind: 'stopped' };
     } catch (err) {
+      if (this.stopping && this.fatal === undefined) {
+        if (stage === 'joining the cluster' && err instanceof LeaseHeldError && !this.opts.giveUp?.aborted) {
+          this.opts.log.info('stopped while waiting for the lease: this agent held nothing');
+          return { kind: 'stopped' };
+        }
+        if (err instanceof StopCutShortError || isRetryable(err)) return this.cutShort(err, stage, this.shipper?.durable ?? durable);
+      }
       const error = this.fatal ?? err;
       if (error instanceof FencedError) {
         this.opts.log.error({ err: error.message }, 'fenced: putting the server read-only');
@@ -251,6 +283,41 @@ export class Streamer {
       stopHeartbeat?.();
       this.shipper?.stop();
     }
+  }
+
+  /** Gives the lease up, retrying until it is done or the stop gives up. */
+  private async releaseLease(): Promise<void> {
+    const giveUp = this.opts.giveUp;
+    await retrying(() => this.opts.state.releaseLease(this.epoch, this.opts.holder), {
+      ...(this.opts.backoff ? { policy: this.opts.backoff } : {}),
+      stopped: () => giveUp?.aborted ?? false,
+      ...(giveUp ? { signal: giveUp } : {}),
+      onRetry: (err: unknown, attempt: number, delayMs: number) => this.opts.log.warn({ err: (err as Error).message, attempt, delayMs }, 'release the lease failed; retrying'),
+    }).catch((err: unknown) => {
+      if (giveUp?.aborted) throw err;
+      this.opts.log.warn({ err: (err as Error).message }, `could not release the lease; it expires within ${this.opts.leaseMs} ms`);
+    });
+  }
+
+  /** Logs what a stop that gave up did not store and where the durable position stays. */
+  private cutShort(err: unknown, stage: StopStage, durable: DurablePosition | null | undefined): StopReason {
+    const unstored = this.shipper?.unstored() ?? [];
+    const why = this.opts.giveUp?.reason instanceof StopCutShortError ? this.opts.giveUp.reason.why : (err as Error).message;
+    const shown = unstored.slice(0, 20).map((c) => `seq ${c.seq} ${c.file}:${c.start}-${c.end}${c.uploaded ? ' (uploaded, position not moved over it)' : ''}`);
+    if (unstored.length > shown.length) shown.push(`and ${unstored.length - shown.length} more`);
+    const at = (d: DurablePosition) => `${d.file}:${d.end} (epoch ${d.epoch}, seq ${d.seq})`;
+    const inFlight = this.shipper?.positionInFlight;
+    const position =
+      (durable === undefined ? 'unchanged (this agent could not read it)' : durable === null ? 'at none (nothing is durable yet)' : `at ${at(durable)}`) +
+      (inFlight ? `, or at ${at(inFlight)} if the position write in flight landed` : '');
+    this.opts.log.error(
+      { stage, why, lastError: (err as Error).message, unstored, durable: durable ?? null, positionInFlight: inFlight ?? null, lastRead: this.lastSeen ?? null },
+      `stop cut short while ${stage} (${why}): ` +
+        (unstored.length > 0 ? `${unstored.length} chunk(s) not stored: ${shown.join(', ')}` : 'no chunk was left unstored') +
+        (stage === 'joining the cluster' ? '' : `; the lease was not released (it expires within ${this.opts.leaseMs} ms)`) +
+        `; the durable position stays ${position}; nothing is lost: a restarted agent reads the binlog again from the durable position`,
+    );
+    return { kind: 'cut', why, stage, unstored, durable, ...(inFlight ? { positionInFlight: inFlight } : {}) };
   }
 
   /**

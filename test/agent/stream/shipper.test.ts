@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ChunkConflictError, FencedError, UnavailableError } from '../../../agent/errors.js';
+import { ChunkConflictError, FencedError, StopCutShortError, UnavailableError } from '../../../agent/errors.js';
 import { clusterPk, parseChunkKey, stateSk } from '../../../agent/keys.js';
 import { silentLogger } from '../../../agent/log.js';
 import { MemoryObjectStore } from '../../../agent/store/memory-object-store.js';
@@ -170,5 +170,32 @@ describe('shipper', () => {
     assert.equal(stored?.metadata.sha256, sha256Hex(body));
     assert.equal(stored?.metadata.start, '4');
     assert.equal(await objects.head('c1/staging/abc'), undefined);
+  });
+});
+
+describe('shipper, when a stop gives up', () => {
+  it('stops retrying, releases a waiting submit, and names every chunk it did not store', async () => {
+    const objects = new ScriptedStore();
+    objects.failuresLeft = Number.POSITIVE_INFINITY; // S3 never comes back
+    const state = new ClusterStateRepo(new MemoryStateStore(), 'c1');
+    await state.claimFirstEpoch({ file: 'f.000001', pos: 4, gtid: '' }, 'me', Date.now(), 60_000);
+    const giveUp = new AbortController();
+    const shipper = new Shipper({
+      objects, state, prefix: '', clusterId: 'c1', epoch: 1, holder: 'me', durableSeq: 0,
+      maxInFlight: 4, maxHeldBytes: 25, log: silentLogger, backoff: { baseMs: 1, maxMs: 5 }, giveUp: giveUp.signal,
+    });
+    await shipper.submit(chunk(4));
+    await shipper.submit(chunk(14));
+    const waiting = shipper.submit(chunk(24)); // 30 bytes would be held: waits for room
+    const draining = shipper.drain();
+    await new Promise((r) => setTimeout(r, 30));
+    giveUp.abort(new StopCutShortError('the test gave up'));
+    await assert.rejects(waiting, StopCutShortError);
+    await assert.rejects(draining, /stop cut short: the test gave up/);
+    assert.deepEqual(shipper.unstored().map((c) => [c.seq, c.file, c.start, c.end, c.uploaded]), [[1, 'f.000001', 4, 14, false], [2, 'f.000001', 14, 24, false]]);
+    const putsAtGiveUp = objects.puts;
+    await new Promise((r) => setTimeout(r, 30));
+    assert.equal(objects.puts, putsAtGiveUp, 'no retry after giving up');
+    assert.equal((await state.read())?.durableSeq, 0);
   });
 });
