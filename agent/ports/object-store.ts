@@ -25,6 +25,8 @@ export interface StoredObject extends ObjectInfo {
  * - "Not found" is `undefined` from `get` and `head`, never an exception; `delete` of a missing
  *   key succeeds.
  * - Transient failures throw UnavailableError (retryable); the caller owns the retry policy.
+ * - Durable once resolved: a write resolves only when the store holds the object durably (S3: on
+ *   its answer; a local directory: after fsync of the file and of its directory).
  */
 export interface ObjectStore {
   /** Writes `body` under `key` unless the key exists. `sha256` is the hex digest of `body`. */
