@@ -76,6 +76,17 @@ export class ChecksumMismatchError extends SquirrelError {
   }
 }
 
+/** A store-side copy was asked for a source larger than the store copies in one request (S3: 5 GiB). */
+export class CopyTooLargeError extends SquirrelError {
+  readonly code = 'COPY_TOO_LARGE';
+  constructor(readonly key: string, readonly sizeBytes: number, readonly copyLimitBytes: number, details: ErrorDetails = {}) {
+    super(`copy source ${key} is ${sizeBytes} bytes, over the store's copy limit of ${copyLimitBytes}`, {
+      hint: 'Upload the body again instead of copying it (the shipper does so from the spill file); copying cannot succeed.',
+      ...details,
+    });
+  }
+}
+
 /** A remote service (S3, DynamoDB, the database server) could not be reached or failed transiently. */
 export class UnavailableError extends SquirrelError {
   readonly code = 'UNAVAILABLE';

@@ -6,6 +6,7 @@ import { ServerConfigError } from '../errors.js';
 import { stagingPrefix } from '../keys.js';
 import type { Logger } from '../log.js';
 import { Maintenance, type MaintenanceDeps } from '../maintenance.js';
+import type { ObjectStore } from '../ports/object-store.js';
 import { evaluate, gatherFacts } from '../preflight.js';
 import { parseDuration } from '../retention/prune.js';
 import { FsObjectStore } from '../store/fs-object-store.js';
@@ -51,14 +52,18 @@ async function checkServer(config: AgentConfig, log: Logger): Promise<void> {
   }
 }
 
-export function buildStreamer(config: AgentConfig, log: Logger, from: 'oldest' | 'current'): { streamer: Streamer; close: () => Promise<void> } {
+export function buildStreamer(
+  config: AgentConfig,
+  log: Logger,
+  from: 'oldest' | 'current',
+  objects: ObjectStore = objectStoreFor(config),
+): { streamer: Streamer; close: () => Promise<void> } {
   const target = parseMysqlUrl(config.mysqlUrl);
   const source = new ServerBinlogSource({
     ...target,
     serverId: config.serverId ?? (defaults.serverId as number),
     heartbeatMs: Math.min(config.heartbeatIntervalMs ?? 1000, 1000),
   });
-  const objects = objectStoreFor(config);
   const staging = stagingPrefix(config.prefix ?? '', config.clusterId);
   const streamer = new Streamer({
     source,
@@ -74,7 +79,7 @@ export function buildStreamer(config: AgentConfig, log: Logger, from: 'oldest' |
     spill: fileSpill(tmpdir(), async (body) => {
       const key = `${staging}${randomUUID()}`;
       return { key, ...(await objects.putStreamIfAbsent(key, body, {})) };
-    }),
+    }, { stageLimitBytes: objects.copyLimitBytes }),
     maxInFlight: config.uploadConcurrency ?? (defaults.uploadConcurrency as number),
     maxHeldBytes: config.uploadBufferBytes ?? (defaults.uploadBufferBytes as number),
     heartbeatIntervalMs: config.heartbeatIntervalMs ?? (defaults.heartbeatIntervalMs as number),

@@ -5,7 +5,7 @@ import { dirname, join, relative, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { ChecksumMismatchError, ObjectExistsError } from '../errors.js';
+import { ChecksumMismatchError, CopyTooLargeError, ObjectExistsError } from '../errors.js';
 import type { ObjectInfo, ObjectStore, StoredObject } from '../ports/object-store.js';
 import { sha256Hex } from './bytes.js';
 
@@ -28,6 +28,8 @@ export const nodeFsOps: FsOps = {
 };
 
 export interface FsObjectStoreOptions {
+  /** The largest source `copyIfAbsent` copies. @default no limit */
+  copyLimitBytes?: number;
   /** @default nodeFsOps */
   fsOps?: FsOps;
 }
@@ -41,12 +43,14 @@ export interface FsObjectStoreOptions {
  * gained the name (and any directory created for it, with its parent) after.
  */
 export class FsObjectStore implements ObjectStore {
+  readonly copyLimitBytes: number | undefined;
   private readonly fs: FsOps;
 
   constructor(
     private readonly root: string,
     opts: FsObjectStoreOptions = {},
   ) {
+    this.copyLimitBytes = opts.copyLimitBytes;
     this.fs = opts.fsOps ?? nodeFsOps;
   }
 
@@ -148,6 +152,8 @@ export class FsObjectStore implements ObjectStore {
   }
 
   async copyIfAbsent(from: string, to: string, metadata: Record<string, string>): Promise<void> {
+    const source = await stat(this.path(from));
+    if (this.copyLimitBytes !== undefined && source.size > this.copyLimitBytes) throw new CopyTooLargeError(from, source.size, this.copyLimitBytes);
     const tmp = await this.tmpFile();
     try {
       await copyFile(this.path(from), tmp);
