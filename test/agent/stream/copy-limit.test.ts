@@ -10,6 +10,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { buildStreamer } from '../../../agent/cli/agent.js';
 import { ChunkConflictError } from '../../../agent/errors.js';
 import { chunkKey, stagingPrefix } from '../../../agent/keys.js';
 import { s3ClientFor, startS3Server, type S3Server } from '../../../agent/local/s3.js';
@@ -23,6 +24,10 @@ import type { Chunk } from '../../../agent/stream/chunker.js';
 import { ClusterStateRepo } from '../../../agent/stream/cluster-state.js';
 import { Shipper } from '../../../agent/stream/shipper.js';
 import { fileSpill } from '../../../agent/stream/spill.js';
+import { openStateStore, s3Client } from '../../../agent/wiring.js';
+import { withMariaDb } from '../../harness/mariadb.js';
+import { withLocalStack } from '../../harness/stack.js';
+import { agentConfig, assertChunksRebuildBinlog, waitCaughtUp } from '../../harness/streaming.js';
 
 const MiB = 1024 * 1024;
 const copyLimitBytes = 1 * MiB;
@@ -148,4 +153,47 @@ overCopyLimit('local S3 stand-in', async () => {
 overCopyLimit('local directory', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'squirrel-copy-limit-store-'));
   return { objects: new FsObjectStore(dir, { copyLimitBytes }), close: () => rm(dir, { recursive: true, force: true }) };
+});
+
+/**
+ * The same path end to end: a real server writes a 3 MiB transaction, the agent streams it with
+ * a 1 MiB copy limit, and `verify` (SHA-256 and every event's CRC32) and the byte-for-byte
+ * comparison with the server's binlog read the chunk back, from S3 and from a directory store.
+ */
+describe('streaming agent with a transaction over the copy limit', () => {
+  it('stores it as one chunk that verifies and rebuilds the server\'s binlog, on S3 and on a directory store', async (t) => {
+    const server = await withMariaDb(t);
+    const stack = await withLocalStack(t);
+    const storeDir = await mkdtemp(join(tmpdir(), 'squirrel-copy-limit-dir-'));
+    t.after(() => rm(storeDir, { recursive: true, force: true }));
+    await server.query('CREATE DATABASE app');
+    await server.query('CREATE TABLE app.t (id INT PRIMARY KEY AUTO_INCREMENT, v VARCHAR(200))');
+    // ~3.3 MiB of row events in one transaction
+    await server.query('INSERT INTO app.t (v) SELECT REPEAT(CHAR(65 + seq % 26), 200) FROM app.seq_1_to_15000');
+    await server.query("INSERT INTO app.t (v) VALUES ('after')");
+
+    const s3Config = agentConfig(server, stack, 'copy-limit-s3');
+    const dirConfig = { ...agentConfig(server, stack, 'copy-limit-dir'), storeDir };
+    const runs = [
+      { config: s3Config, objects: new S3ObjectStore(s3Client(s3Config), s3Config.bucket, { copyLimitBytes }) },
+      { config: dirConfig, objects: new FsObjectStore(storeDir, { copyLimitBytes }) },
+    ];
+    for (const { config, objects } of runs) {
+      const { streamer, close } = buildStreamer(config, silentLogger, 'oldest', objects);
+      const running = streamer.run();
+      try {
+        await waitCaughtUp(server, new ClusterStateRepo(openStateStore(config), config.clusterId));
+      } finally {
+        await streamer.stop();
+        const reason = await running;
+        await close();
+        assert.equal(reason.kind, 'stopped', reason.kind === 'failed' ? String(reason.error) : '');
+      }
+      await assertChunksRebuildBinlog(t, server, config);
+      let largest = 0;
+      for await (const o of objects.list(`${config.clusterId}/binlog/`)) largest = Math.max(largest, o.sizeBytes);
+      assert.ok(largest > 2 * copyLimitBytes, `the transaction should be one chunk over the limit, largest is ${largest}`);
+      for await (const o of objects.list(stagingPrefix('', config.clusterId))) assert.fail(`staging object left behind: ${o.key}`);
+    }
+  });
 });
