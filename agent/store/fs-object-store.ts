@@ -81,8 +81,8 @@ export class FsObjectStore implements ObjectStore {
   }
 
   /**
-   * Links a finished (and fsynced) temp file into place; EEXIST means the key was written first by someone
-   * else. Metadata goes first (also by link, so an existing object's metadata is never replaced);
+   * Links a finished (and fsynced) temp file into place; EEXIST means the key was written first
+   * by someone else. Metadata goes first (also by link, so an existing object's metadata is never replaced);
    * a metadata file without a body is what a crash mid-put leaves, and is replaced.
    */
   private async place(key: string, tmp: string, metadata: Record<string, string>): Promise<void> {
