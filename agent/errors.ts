@@ -79,6 +79,35 @@ export class ChecksumMismatchError extends SquirrelError {
   }
 }
 
+/** A store-side copy was asked for a source larger than the store copies in one request (S3: 5 GiB). */
+export class CopyTooLargeError extends SquirrelError {
+  readonly code = 'COPY_TOO_LARGE';
+  constructor(readonly key: string, readonly sizeBytes: number, readonly copyLimitBytes: number, details: ErrorDetails = {}) {
+    super(`copy source ${key} is ${sizeBytes} bytes, over the store's copy limit of ${copyLimitBytes}`, {
+      hint: 'Upload the body again instead of copying it (the shipper does so from the spill file); copying cannot succeed.',
+      ...details,
+    });
+  }
+}
+
+/**
+ * A binlog file grew past 4 GiB: the event header's `log_pos` (and COM_BINLOG_DUMP's position) is
+ * 32 bits, so it wrapped and no longer says where the event is. Not retryable: the same event
+ * comes back on every reconnect.
+ */
+export class BinlogOffsetOverflowError extends SquirrelError {
+  readonly code = 'BINLOG_OFFSET_OVERFLOW';
+  constructor(readonly file: string, readonly position: number | undefined, readonly logPos: number, details: ErrorDetails = {}) {
+    super(`binlog file ${file} grows past 4 GiB${position === undefined ? '' : ` after byte ${position}`}: an event's 32-bit log_pos (${logPos}) wrapped`, {
+      hint:
+        'The replication protocol carries 32-bit file offsets, so squirrel cannot place bytes past 4 GiB of one binlog file and stops rather than store them at a wrong offset. ' +
+        'A file grows that large only through a transaction that does not fit in it (files rotate between transactions): keep transactions well under 4 GiB. ' +
+        'Everything up to the durable position is safe; take a new base backup once the server has rotated past this file.',
+      ...details,
+    });
+  }
+}
+
 /** A remote service (S3, DynamoDB, the database server) could not be reached or failed transiently. */
 export class UnavailableError extends SquirrelError {
   readonly code = 'UNAVAILABLE';

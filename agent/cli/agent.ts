@@ -6,6 +6,7 @@ import { ServerConfigError } from '../errors.js';
 import { stagingPrefix } from '../keys.js';
 import type { Logger } from '../log.js';
 import { Maintenance, type MaintenanceDeps } from '../maintenance.js';
+import type { ObjectStore } from '../ports/object-store.js';
 import { evaluate, gatherFacts } from '../preflight.js';
 import { parseDuration } from '../retention/prune.js';
 import { FsObjectStore } from '../store/fs-object-store.js';
@@ -56,15 +57,24 @@ async function checkServer(config: AgentConfig, log: Logger): Promise<void> {
   }
 }
 
-/** `clients.giveUp` also goes to the streamer: a stop that gives up aborts its store requests and retries. */
-export function buildStreamer(config: AgentConfig, log: Logger, from: 'oldest' | 'current', clients: ClientOptions = {}): { streamer: Streamer; close: () => Promise<void> } {
+/**
+ * `opts.clients.giveUp` also goes to the streamer: a stop that gives up aborts its store requests
+ * and retries. `opts.objects` replaces the object store the configuration names (tests inject limits).
+ */
+export function buildStreamer(
+  config: AgentConfig,
+  log: Logger,
+  from: 'oldest' | 'current',
+  opts: { clients?: ClientOptions; objects?: ObjectStore } = {},
+): { streamer: Streamer; close: () => Promise<void> } {
+  const clients = opts.clients ?? {};
   const target = parseMysqlUrl(config.mysqlUrl);
   const source = new ServerBinlogSource({
     ...target,
     serverId: config.serverId ?? (defaults.serverId as number),
     heartbeatMs: Math.min(config.heartbeatIntervalMs ?? 1000, 1000),
   });
-  const objects = objectStoreFor(config, clients);
+  const objects = opts.objects ?? objectStoreFor(config, clients);
   const staging = stagingPrefix(config.prefix ?? '', config.clusterId);
   const streamer = new Streamer({
     source,
@@ -80,7 +90,7 @@ export function buildStreamer(config: AgentConfig, log: Logger, from: 'oldest' |
     spill: fileSpill(tmpdir(), async (body) => {
       const key = `${staging}${randomUUID()}`;
       return { key, ...(await objects.putStreamIfAbsent(key, body, {})) };
-    }),
+    }, { stageLimitBytes: objects.copyLimitBytes }),
     maxInFlight: config.uploadConcurrency ?? (defaults.uploadConcurrency as number),
     maxHeldBytes: config.uploadBufferBytes ?? (defaults.uploadBufferBytes as number),
     heartbeatIntervalMs: config.heartbeatIntervalMs ?? (defaults.heartbeatIntervalMs as number),
@@ -119,7 +129,7 @@ async function runAgent(config: AgentConfig, log: Logger, from: 'oldest' | 'curr
   await checkServer(config, log);
   if (bound.isRequested) return ExitCode.ok; // stopped before it began: nothing held
   const clients = { giveUp: bound.giveUp.signal };
-  const { streamer, close } = buildStreamer(config, log, from, clients);
+  const { streamer, close } = buildStreamer(config, log, from, { clients });
   const maintenance = new Maintenance(backupDepsFor(config, log, clients), {
     ...(config.backupInterval ? { backupIntervalMs: parseDuration(config.backupInterval) } : {}),
     backupKind: config.backupKind ?? 'physical',

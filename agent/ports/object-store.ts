@@ -25,8 +25,15 @@ export interface StoredObject extends ObjectInfo {
  * - "Not found" is `undefined` from `get` and `head`, never an exception; `delete` of a missing
  *   key succeeds.
  * - Transient failures throw UnavailableError (retryable); the caller owns the retry policy.
+ * - Durable once resolved: a write resolves only when the store holds the object durably (S3: on
+ *   its answer; a local directory: after fsync of the file and of its directory).
  */
 export interface ObjectStore {
+  /**
+   * The largest source `copyIfAbsent` copies (S3's CopyObject: 5 GiB); undefined when there is
+   * no limit. Callers with a larger body write it again with a put instead.
+   */
+  readonly copyLimitBytes?: number;
   /** Writes `body` under `key` unless the key exists. `sha256` is the hex digest of `body`. */
   putIfAbsent(key: string, body: Buffer, sha256: string, metadata: Record<string, string>): Promise<void>;
   /**
@@ -38,7 +45,8 @@ export interface ObjectStore {
   putStreamIfAbsent(key: string, body: Readable, metadata: Record<string, string>): Promise<{ sizeBytes: number; sha256: string }>;
   /**
    * Copies `from` to `to` (inside the store, no bytes through this process) with new metadata,
-   * unless `to` exists: write-once like the puts (ObjectExistsError). `from` must exist.
+   * unless `to` exists: write-once like the puts (ObjectExistsError). `from` must exist. A source
+   * larger than `copyLimitBytes` fails with CopyTooLargeError (not retryable) and writes nothing.
    */
   copyIfAbsent(from: string, to: string, metadata: Record<string, string>): Promise<void>;
   get(key: string): Promise<StoredObject | undefined>;

@@ -17,6 +17,17 @@
  * current file at [log_pos - event_size, log_pos). The real ROTATE at a file's end belongs to the
  * old file; the fake ROTATE that follows names the new one.
  *
+ * A file may grow past 4 GiB (a transaction larger than what is left of max_binlog_size is never
+ * split), but log_pos is 32 bits and wraps there (mysqlbinlog prints `end_log_pos 3601` after
+ * `at 4294970897`). The decoder refuses such an event with BinlogOffsetOverflowError instead of
+ * placing it at a wrong offset. Past the last event of the file it saw, an event ends at least
+ * `event_size` further on; when that is past 2^32 - 1, or log_pos does not move forward, or log_pos
+ * is smaller than the event itself, log_pos has wrapped. An event ending exactly at 2^32 has
+ * log_pos 0, which otherwise marks a made-up event: within a file already under way, an event
+ * without the ARTIFICIAL flag that is neither a heartbeat nor a re-sent FORMAT_DESCRIPTION is
+ * refused too. The dump's start position is 32 bits too,
+ * so the first event of a dump is below 4 GiB or has log_pos < event_size.
+ *
  * Docs vs source: the MariaDB page says the FDE's "Next Pos" is 0 when not starting at the file's
  * beginning "and the GTID is not in use". In GTID mode the server always starts at offset 4, so the
  * FDE keeps its real log_pos; but while the start position is not yet reached it zeroes the FDE's
@@ -26,12 +37,15 @@
  * picks the first file so that it holds the first event to send in every domain.
  */
 import { crc32 } from 'node:zlib';
-import { ProtocolError } from '../errors.js';
+import { BinlogOffsetOverflowError, ProtocolError } from '../errors.js';
 import { EventFlag, HEADER_LENGTH_V4, readEventHeader } from '../binlog/event-header.js';
 import { EventType, eventTypeName } from '../binlog/event-types.js';
 import { decodeFormatDescription } from '../binlog/format-description.js';
 import { PacketReader } from './packet-reader.js';
 import { isEofPacket, parseErrPacket, ResponseHeader, type ErrPacket } from './server-packets.js';
+
+/** The largest value of the 32-bit log_pos. */
+const LOG_POS_MAX = 0xffffffff;
 
 /** Checksum carried by every event of the stream; learnt from @master_binlog_checksum, then each FDE. */
 export type StreamChecksum = 'CRC32' | 'NONE';
@@ -92,6 +106,8 @@ export class DumpDecoder {
   private currentFile: string;
   private checksum: StreamChecksum;
   private distrustNextFormatDescription: boolean;
+  /** End of the last event of the current file this dump delivered. */
+  private fileEnd: number | undefined;
 
   /**
    * @param file the file asked for ('' in GTID mode: the first fake ROTATE names it)
@@ -138,11 +154,18 @@ export class DumpDecoder {
         ...(artificial ? {} : { offset: h.logPos - h.eventSize }),
       });
     }
+    if (!artificial) this.refuseWrappedLogPos(h.logPos, h.eventSize);
+    // log_pos 0 on an event the primary did not flag, in a file already under way: it ends at 2^32
+    const madeUp = (h.flags & EventFlag.ARTIFICIAL) !== 0 || h.typeCode === EventType.FORMAT_DESCRIPTION || h.typeCode === EventType.HEARTBEAT || h.typeCode === EventType.HEARTBEAT_V2;
+    if (h.logPos === 0 && !madeUp && this.fileEnd !== undefined) throw new BinlogOffsetOverflowError(this.currentFile, this.fileEnd, h.logPos);
     let file = this.currentFile;
     if (h.typeCode === EventType.ROTATE) {
       const next = this.rotateTarget(bytes, what);
       if (artificial) file = next; // names the file that follows
       this.currentFile = next; // a real ROTATE still belongs to the old file
+      this.fileEnd = undefined;
+    } else if (!artificial) {
+      this.fileEnd = h.logPos;
     }
     const start = artificial ? null : h.logPos - h.eventSize;
     if (start !== null && start < 4) {
@@ -164,6 +187,13 @@ export class DumpDecoder {
         end: artificial ? null : h.logPos,
       },
     };
+  }
+
+  /** Throws when a file event's log_pos cannot be its end offset because the file passed 4 GiB. */
+  private refuseWrappedLogPos(logPos: number, eventSize: number): void {
+    const last = this.fileEnd;
+    const wrapped = logPos < eventSize || (last !== undefined && (last + eventSize > LOG_POS_MAX || logPos <= last));
+    if (wrapped) throw new BinlogOffsetOverflowError(this.currentFile, last, logPos);
   }
 
   /** The file named by a ROTATE: u64 position, then the name up to the checksum. */

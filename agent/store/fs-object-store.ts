@@ -1,22 +1,58 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { copyFile, link, mkdir, readFile, readdir, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { copyFile, link, mkdir, open, readFile, readdir, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { ChecksumMismatchError, ObjectExistsError } from '../errors.js';
+import { ChecksumMismatchError, CopyTooLargeError, ObjectExistsError } from '../errors.js';
 import type { ObjectInfo, ObjectStore, StoredObject } from '../ports/object-store.js';
 import { sha256Hex } from './bytes.js';
+
+/** The file-system calls durability depends on; injectable so a test can see their order. */
+export interface FsOps {
+  /** Flushes a file's data, or a directory's entries, to stable storage (fsync(2)). */
+  fsync(path: string): Promise<void>;
+}
+
+/** fsync(2) through a read-only descriptor: on Linux that flushes the file (or directory) itself. */
+export const nodeFsOps: FsOps = {
+  async fsync(path) {
+    const handle = await open(path, 'r');
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  },
+};
+
+export interface FsObjectStoreOptions {
+  /** The largest source `copyIfAbsent` copies. @default no limit */
+  copyLimitBytes?: number;
+  /** @default nodeFsOps */
+  fsOps?: FsOps;
+}
 
 /**
  * An ObjectStore in a local directory (a mounted volume as the backup target). A key's body is
  * the file `<root>/<key>`; its metadata is `<root>/.meta/<key>.json`. Write-once is enforced with
  * link(2), which fails atomically when the name exists: a body is written to `.tmp/` and then
- * linked into place, so a reader never sees a half-written object.
+ * linked into place, so a reader never sees a half-written object. A write resolves only once it
+ * survives a power loss: the temp file is fsynced before it is linked, and the directory that
+ * gained the name (and any directory created for it, with its parent) after.
  */
 export class FsObjectStore implements ObjectStore {
-  constructor(private readonly root: string) {}
+  readonly copyLimitBytes: number | undefined;
+  private readonly fs: FsOps;
+
+  constructor(
+    private readonly root: string,
+    opts: FsObjectStoreOptions = {},
+  ) {
+    this.copyLimitBytes = opts.copyLimitBytes;
+    this.fs = opts.fsOps ?? nodeFsOps;
+  }
 
   private path(key: string): string {
     if (key.startsWith('/') || key.split('/').some((p) => p === '..' || p === '.' || p.startsWith('.meta') || p === '.tmp')) {
@@ -34,9 +70,19 @@ export class FsObjectStore implements ObjectStore {
     return join(this.root, '.tmp', randomUUID());
   }
 
+  /** mkdir -p, then fsync of every directory that gained an entry: each one created, and the parent of the first. */
+  private async makeDir(dir: string): Promise<void> {
+    const first = await mkdir(dir, { recursive: true });
+    if (first === undefined) return;
+    for (let d = dir; ; d = dirname(d)) {
+      await this.fs.fsync(dirname(d));
+      if (d === first || dirname(d) === d) break;
+    }
+  }
+
   /**
-   * Links a finished temp file into place; EEXIST means the key was written first by someone
-   * else. Metadata goes first (also by link, so an existing object's metadata is never replaced);
+   * Links a finished (and fsynced) temp file into place; EEXIST means the key was written first
+   * by someone else. Metadata goes first (also by link, so an existing object's metadata is never replaced);
    * a metadata file without a body is what a crash mid-put leaves, and is replaced.
    */
   private async place(key: string, tmp: string, metadata: Record<string, string>): Promise<void> {
@@ -44,9 +90,10 @@ export class FsObjectStore implements ObjectStore {
     const metaTarget = this.metaPath(key);
     const metaTmp = `${tmp}.meta`;
     try {
-      await mkdir(dirname(target), { recursive: true });
-      await mkdir(dirname(metaTarget), { recursive: true });
+      await this.makeDir(dirname(target));
+      await this.makeDir(dirname(metaTarget));
       await writeFile(metaTmp, JSON.stringify(metadata));
+      await this.fs.fsync(metaTmp);
       try {
         await link(metaTmp, metaTarget);
       } catch (err) {
@@ -54,7 +101,9 @@ export class FsObjectStore implements ObjectStore {
         if (await this.head(key)) throw new ObjectExistsError(key);
         await rename(metaTmp, metaTarget);
       }
+      await this.fs.fsync(dirname(metaTarget));
       await link(tmp, target);
+      await this.fs.fsync(dirname(target));
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new ObjectExistsError(key);
       throw err;
@@ -69,7 +118,13 @@ export class FsObjectStore implements ObjectStore {
     if (actual !== sha256) throw new ChecksumMismatchError(key, sha256, actual);
     // no existence check first: place() links, which fails atomically when the key exists
     const tmp = await this.tmpFile();
-    await writeFile(tmp, body);
+    try {
+      await writeFile(tmp, body);
+      await this.fs.fsync(tmp);
+    } catch (err) {
+      await unlink(tmp).catch(() => undefined);
+      throw err;
+    }
     await this.place(key, tmp, metadata);
   }
 
@@ -87,6 +142,7 @@ export class FsObjectStore implements ObjectStore {
     });
     try {
       await pipeline(body, tap, createWriteStream(tmp));
+      await this.fs.fsync(tmp);
     } catch (err) {
       await unlink(tmp).catch(() => undefined);
       throw err;
@@ -96,8 +152,16 @@ export class FsObjectStore implements ObjectStore {
   }
 
   async copyIfAbsent(from: string, to: string, metadata: Record<string, string>): Promise<void> {
+    const source = await stat(this.path(from));
+    if (this.copyLimitBytes !== undefined && source.size > this.copyLimitBytes) throw new CopyTooLargeError(from, source.size, this.copyLimitBytes);
     const tmp = await this.tmpFile();
-    await copyFile(this.path(from), tmp);
+    try {
+      await copyFile(this.path(from), tmp);
+      await this.fs.fsync(tmp);
+    } catch (err) {
+      await unlink(tmp).catch(() => undefined);
+      throw err;
+    }
     await this.place(to, tmp, metadata);
   }
 

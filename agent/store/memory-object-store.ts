@@ -1,12 +1,17 @@
 import { Readable } from 'node:stream';
 import { createHash } from 'node:crypto';
-import { ChecksumMismatchError, ObjectExistsError } from '../errors.js';
+import { ChecksumMismatchError, CopyTooLargeError, ObjectExistsError } from '../errors.js';
 import type { ObjectInfo, ObjectStore, StoredObject } from '../ports/object-store.js';
 import { sha256Hex } from './bytes.js';
 
 /** An in-process ObjectStore with write-once semantics, for unit tests. */
 export class MemoryObjectStore implements ObjectStore {
   readonly objects = new Map<string, { body: Buffer; metadata: Record<string, string> }>();
+  readonly copyLimitBytes: number | undefined;
+
+  constructor(opts: { copyLimitBytes?: number } = {}) {
+    this.copyLimitBytes = opts.copyLimitBytes;
+  }
 
   async putIfAbsent(key: string, body: Buffer, sha256: string, metadata: Record<string, string>): Promise<void> {
     const actual = sha256Hex(body);
@@ -32,6 +37,7 @@ export class MemoryObjectStore implements ObjectStore {
   async copyIfAbsent(from: string, to: string, metadata: Record<string, string>): Promise<void> {
     const o = this.objects.get(from);
     if (!o) throw new Error(`copy source missing: ${from}`);
+    if (this.copyLimitBytes !== undefined && o.body.length > this.copyLimitBytes) throw new CopyTooLargeError(from, o.body.length, this.copyLimitBytes);
     if (this.objects.has(to)) throw new ObjectExistsError(to);
     this.objects.set(to, { body: Buffer.from(o.body), metadata: { ...metadata } });
   }

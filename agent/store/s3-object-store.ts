@@ -14,12 +14,19 @@ import {
 } from '@aws-sdk/client-s3';
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { ObjectExistsError, UnavailableError, ChecksumMismatchError, credentialsFailure } from '../errors.js';
+import { ObjectExistsError, UnavailableError, ChecksumMismatchError, CopyTooLargeError, credentialsFailure } from '../errors.js';
 import type { ObjectInfo, ObjectStore, StoredObject } from '../ports/object-store.js';
 import { parts } from './bytes.js';
 
 /** S3's minimum part size is 5 MiB; 8 MiB parts keep at most ~16 MiB of a stream in memory. */
 const PART_BYTES = 8 * 1024 * 1024;
+/** The largest source CopyObject accepts (S3 answers 400 InvalidRequest above it). */
+const COPY_LIMIT_BYTES = 5 * 1024 ** 3;
+
+export interface S3ObjectStoreOptions {
+  /** The largest source `copyIfAbsent` copies; injectable so tests reach the over-limit path. @default 5 GiB */
+  copyLimitBytes?: number;
+}
 
 function b64(hex: string): string {
   return Buffer.from(hex, 'hex').toString('base64');
@@ -35,10 +42,15 @@ function statusOf(err: unknown): number | undefined {
  * with 400 BadDigest when the body does not match.
  */
 export class S3ObjectStore implements ObjectStore {
+  readonly copyLimitBytes: number;
+
   constructor(
     private readonly s3: S3Client,
     private readonly bucket: string,
-  ) {}
+    opts: S3ObjectStoreOptions = {},
+  ) {
+    this.copyLimitBytes = opts.copyLimitBytes ?? COPY_LIMIT_BYTES;
+  }
 
   private where(key: string): string {
     return `s3://${this.bucket}/${key}`;
@@ -122,6 +134,9 @@ export class S3ObjectStore implements ObjectStore {
   }
 
   async copyIfAbsent(from: string, to: string, metadata: Record<string, string>): Promise<void> {
+    // checked here rather than left to S3's 400, so a smaller injected limit behaves the same
+    const source = await this.head(from);
+    if (source && source.sizeBytes > this.copyLimitBytes) throw new CopyTooLargeError(this.where(from), source.sizeBytes, this.copyLimitBytes);
     try {
       await this.s3.send(
         new CopyObjectCommand({

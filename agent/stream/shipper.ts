@@ -236,9 +236,18 @@ export class Shipper {
   /**
    * A spilled transaction was uploaded to a staging object while it streamed: copy it into place
    * (write-once, with the chunk's metadata) and drop the staging object. False when the staging
-   * upload failed or differs: the caller then uploads from the spill file.
+   * upload failed or differs, or the transaction is larger than the store copies (S3: 5 GiB):
+   * the caller then uploads from the spill file.
    */
   private async placeStaged(key: string, chunk: Chunk, sha256: string): Promise<boolean> {
+    const copyLimitBytes = this.opts.objects.copyLimitBytes;
+    if (copyLimitBytes !== undefined && chunk.sizeBytes > copyLimitBytes) {
+      // the staging upload stops at the limit (fileSpill's stageLimitBytes); drop what it left
+      const abandoned = await chunk.spilled!.staged!.catch(() => undefined);
+      if (abandoned) await this.opts.objects.delete(abandoned.key).catch(() => undefined);
+      this.opts.log.info({ key, sizeBytes: chunk.sizeBytes, copyLimitBytes }, 'transaction over the copy limit; uploading it from the spill file');
+      return false;
+    }
     const staged = await chunk.spilled!.staged!.catch((err: unknown) => {
       this.opts.log.warn({ key, err: (err as Error).message }, 'upload during the transaction failed; uploading from the spill file');
       return undefined;

@@ -36,13 +36,22 @@ export interface Spill {
 
 export type SpillFactory = () => Spill;
 
+export interface FileSpillOptions {
+  /**
+   * Stop the staging upload (it fails) once the body grows past this: the store cannot copy a
+   * larger staging object into place (`ObjectStore.copyLimitBytes`), so uploading it is wasted.
+   * @default no limit
+   */
+  stageLimitBytes?: number;
+}
+
 /**
  * Spills to files in `dir`. Writes are synchronous (the chunker is synchronous); each is one
  * event, so memory holds one event at a time, however large the transaction. With `stage`, the
  * file is also uploaded while it grows: a reader follows the writer (1 MiB reads) and feeds the
  * upload, so the transaction is mostly stored by the time it commits.
  */
-export function fileSpill(dir: string, stage?: StageUpload): SpillFactory {
+export function fileSpill(dir: string, stage?: StageUpload, opts: FileSpillOptions = {}): SpillFactory {
   return () => {
     const path = join(dir, `squirrel-spill-${process.pid}-${randomUUID()}`);
     const fd = openSync(path, 'wx', 0o600);
@@ -68,6 +77,9 @@ export function fileSpill(dir: string, stage?: StageUpload): SpillFactory {
       try {
         for (;;) {
           if (discarded) throw new Error('the spilled transaction was discarded');
+          if (opts.stageLimitBytes !== undefined && sizeBytes > opts.stageLimitBytes) {
+            throw new Error(`the spilled transaction is over the copy limit (${opts.stageLimitBytes} bytes); it is uploaded from the spill file at its commit`);
+          }
           if (pos < sizeBytes) {
             const { bytesRead } = await reader.read(buf, 0, Math.min(buf.length, sizeBytes - pos), pos);
             pos += bytesRead;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ProtocolError } from '../../../agent/errors.js';
+import { BinlogOffsetOverflowError, ProtocolError } from '../../../agent/errors.js';
 import { isPurgedBinlogError } from '../../../agent/protocol/binlog-stream.js';
 import { DumpDecoder, eventChecksumMatches, isArtificialEvent, type StreamEvent } from '../../../agent/protocol/dump-decoder.js';
 import { PacketWriter } from '../../../agent/protocol/packet-writer.js';
@@ -129,6 +129,70 @@ describe('binlog dump decoding (MariaDB 10.2.10 capture from the protocol docs)'
   });
 });
 
+/**
+ * A binlog file past 4 GiB, without writing 4 GiB: the events' log_pos values are what the server
+ * writes near and across 2^32 (log_pos is 32 bits and wraps, as mysqlbinlog shows).
+ */
+describe('a binlog file growing past 4 GiB', () => {
+  const GiB4 = 2 ** 32;
+  const QUERY = 2;
+  /** A 50-byte event (19 header + 27 body + 4 CRC32) whose header says it ends at `trueEnd` mod 2^32. */
+  const event = (trueEnd: number) => eventPacket(QUERY, trueEnd % GiB4, 0, Buffer.alloc(27, 7));
+
+  it('places events up to the last byte a 32-bit log_pos can name', () => {
+    const decoder = new DumpDecoder('big.000001', 'CRC32');
+    const events = decodeAll(decoder, [event(GiB4 - 101), event(GiB4 - 51), event(GiB4 - 1)]);
+    assert.deepEqual(events.map((e) => [e.start, e.end]), [[GiB4 - 151, GiB4 - 101], [GiB4 - 101, GiB4 - 51], [GiB4 - 51, GiB4 - 1]]);
+  });
+
+  const refused: [string, number[]][] = [
+    ['an event that crosses 2^32 (its log_pos wrapped below its size)', [GiB4 - 30, GiB4 + 20]],
+    ['an event that ends exactly at 2^32 (its log_pos wrapped to 0)', [GiB4 - 50, GiB4]],
+    ['an event that starts exactly at 2^32', [GiB4 - 50 - 1, GiB4 - 1, GiB4 + 49]],
+    ['the second event past 2^32 (log_pos wrapped past its size)', [GiB4 - 60, GiB4 - 10, GiB4 + 40, GiB4 + 90]],
+    ['an event after a gap, whose wrapped log_pos went back', [GiB4 - 1000, GiB4 + 5000]],
+  ];
+  for (const [what, ends] of refused) {
+    it(`refuses ${what} with an error naming the file and the last good position, never a wrong offset`, () => {
+      const decoder = new DumpDecoder('big.000001', 'CRC32');
+      const placed: StreamEvent[] = [];
+      let error: unknown;
+      for (const end of ends) {
+        try {
+          const item = decoder.decode(event(end));
+          if (item.kind === 'event') placed.push(item.event);
+        } catch (err) {
+          error = err;
+          break;
+        }
+      }
+      assert.ok(error instanceof BinlogOffsetOverflowError, `expected BinlogOffsetOverflowError, got ${String(error)}`);
+      assert.equal(error.file, 'big.000001');
+      const lastGood = placed.at(-1)?.end ?? undefined;
+      assert.equal(error.position, lastGood);
+      assert.ok(lastGood !== undefined && lastGood < GiB4);
+      assert.match(error.message, /big\.000001 grows past 4 GiB/);
+      assert.match(error.hint ?? '', /32-bit/);
+      assert.equal(error.retryable, false);
+      for (const e of placed) assert.ok(e.end !== null && e.end < GiB4 && e.end === ends[placed.indexOf(e)], 'every placed event is at its true offset');
+    });
+  }
+
+  it('refuses a first event whose log_pos is smaller than the event itself', () => {
+    const decoder = new DumpDecoder('big.000001', 'CRC32');
+    assert.throws(() => decoder.decode(event(GiB4 + 20)), BinlogOffsetOverflowError);
+  });
+
+  it('counts offsets afresh in the file after a ROTATE', () => {
+    const decoder = new DumpDecoder('big.000001', 'CRC32');
+    const rotate = eventPacket(4, GiB4 - 1, 0, new PacketWriter().u64le(4).string('big.000002').toBuffer(), { crc: true });
+    const fake = eventPacket(4, 0, 0x20, rotateBody('big.000002'), { timestamp: 0 });
+    decodeAll(decoder, [event(GiB4 - 200), rotate, fake]);
+    const [first] = decodeAll(decoder, [event(300)]);
+    assert.deepEqual([first?.file, first?.start, first?.end], ['big.000002', 250, 300]);
+  });
+});
+
 describe('purged-binlog errors', () => {
   const cases: [number, string, boolean][] = [
     [1236, 'Could not find first log file name in binary log index file', true],
@@ -149,13 +213,15 @@ describe('GTID dumps from a non-empty position', () => {
   it('flag the first FORMAT_DESCRIPTION artificial (the primary may zero its created field) and trust later ones', () => {
     const decoder = new DumpDecoder('', 'CRC32', { firstFormatDescriptionRewritten: true });
     const fde = docPackets[1] as Buffer;
-    const events = decodeAll(decoder, [docPackets[0] as Buffer, fde, docPackets[2] as Buffer, fde]);
+    // a later file begins, as every file does, with a fake ROTATE and its FORMAT_DESCRIPTION
+    const events = decodeAll(decoder, [docPackets[0] as Buffer, fde, docPackets[2] as Buffer, docPackets[0] as Buffer, fde]);
     assert.deepEqual(
       events.map((e) => [e.type, e.artificial, e.start]),
       [
         [4, true, null],
         [15, true, null],
         [163, false, 256],
+        [4, true, null],
         [15, false, 4],
       ],
     );

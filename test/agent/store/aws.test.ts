@@ -47,9 +47,10 @@ if (!aws) {
 
 const label = aws ? 'AWS' : 'local stand-ins';
 
-objectStoreContract(`S3 (${label})`, async () => {
+objectStoreContract(`S3 (${label})`, async (opts) => {
   const t = target();
-  return { store: new S3ObjectStore(s3Client(t), t.bucket), close: async () => undefined };
+  const client = s3Client(t);
+  return { store: new S3ObjectStore(client, t.bucket, opts), close: async () => client.destroy() };
 });
 
 stateStoreContract(`DynamoDB (${label})`, async () => {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { describe, it, before, after } from 'node:test';
-import { ObjectExistsError, ChecksumMismatchError } from '../../../agent/errors.js';
+import { ObjectExistsError, ChecksumMismatchError, CopyTooLargeError } from '../../../agent/errors.js';
 import type { ObjectStore } from '../../../agent/ports/object-store.js';
 import { sha256Hex } from '../../../agent/store/bytes.js';
 
@@ -17,8 +17,11 @@ async function collect(stream: Readable): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
+/** How to open the adapter under test; `copyLimitBytes` injects a smaller copy limit than its default. */
+export type OpenObjectStore = (opts?: { copyLimitBytes?: number }) => Promise<ObjectStoreFixture>;
+
 /** The one contract every ObjectStore adapter must meet; run against each adapter. */
-export function objectStoreContract(name: string, open: () => Promise<ObjectStoreFixture>, opts: { largeBytes?: number } = {}): void {
+export function objectStoreContract(name: string, open: OpenObjectStore, opts: { largeBytes?: number } = {}): void {
   describe(`ObjectStore contract: ${name}`, () => {
     let fx: ObjectStoreFixture;
     let prefix: string;
@@ -131,6 +134,26 @@ export function objectStoreContract(name: string, open: () => Promise<ObjectStor
       await fx.store.putIfAbsent(`${p}staging/y`, other, sha256Hex(other), {});
       await assert.rejects(fx.store.copyIfAbsent(`${p}staging/y`, `${p}final`, {}), ObjectExistsError);
       assert.deepEqual((await fx.store.get(`${p}final`))?.body, body);
+    });
+
+    it('refuses to copy a source over its copy limit and writes nothing', async () => {
+      const p = fresh();
+      const limited = await open({ copyLimitBytes: 1024 });
+      try {
+        assert.equal(limited.store.copyLimitBytes, 1024);
+        const atLimit = Buffer.alloc(1024, 1);
+        await limited.store.putIfAbsent(`${p}staging/at`, atLimit, sha256Hex(atLimit), {});
+        await limited.store.copyIfAbsent(`${p}staging/at`, `${p}at`, { sha256: sha256Hex(atLimit) });
+        assert.deepEqual((await limited.store.get(`${p}at`))?.body, atLimit);
+        const over = Buffer.alloc(1025, 2);
+        await limited.store.putIfAbsent(`${p}staging/over`, over, sha256Hex(over), {});
+        const err = await limited.store.copyIfAbsent(`${p}staging/over`, `${p}over`, {}).then(() => undefined, (e: unknown) => e);
+        assert.ok(err instanceof CopyTooLargeError, `expected CopyTooLargeError, got ${String(err)}`);
+        assert.equal(err.retryable, false);
+        assert.equal(await limited.store.head(`${p}over`), undefined);
+      } finally {
+        await limited.close();
+      }
     });
 
     it('streams a small and an empty body', async () => {
