@@ -161,7 +161,7 @@ export async function takeBaseBackup(deps: BaseBackupDeps, opts: BaseBackupOptio
   const option = clientOptionFile(clientTargetFromUrl(deps.mysqlUrl));
   const targetDir = await mkdtemp(join(tmpdir(), 'sq-backup-'));
   let position: BackupPosition | undefined;
-  let consistentMs = startedMs;
+  let consistentMs: number | undefined;
   const scanner = new DumpPositionScanner();
   const { command, args } = toolArgs(opts.kind, option.path, facts.datadir, join(targetDir, 'target'));
   const producer = ToolProcess.start(command, args, {
@@ -178,7 +178,7 @@ export async function takeBaseBackup(deps: BaseBackupDeps, opts: BaseBackupOptio
   const progress = opts.progress === false ? undefined : new Progress({ label: `backup ${id}`, totalBytes: facts.estimateBytes, log });
   const meter = new Meter({
     onBytes: (n) => progress?.add(n),
-    ...(opts.kind === 'logical' ? { onLine: (line: string) => scanner.line(line) } : {}),
+    ...(opts.kind === 'logical' ? { onLine: (line: string) => scanner.line(line, now()) } : {}),
   });
   let stored: { sizeBytes: number; sha256: string };
   const stop = () => void Promise.all([producer.kill(), zstd.kill()]);
@@ -205,14 +205,17 @@ export async function takeBaseBackup(deps: BaseBackupDeps, opts: BaseBackupOptio
     await rm(targetDir, { recursive: true, force: true });
     progress?.done();
   }
-  if (opts.kind === 'logical') position = scanner.position;
-  if (!position) {
+  if (opts.kind === 'logical') {
+    position = scanner.position;
+    // the time the snapshot's position line reached us, never the command's start (consistency-point.ts)
+    consistentMs = scanner.consistentMs;
+  }
+  if (!position || consistentMs === undefined) {
     await deps.objects.delete(dataKey).catch(() => undefined);
     throw new ProcessError(command, 'finished without reporting its binlog position', {
       hint: opts.kind === 'physical' ? 'Is binary logging enabled on the server (log_bin=ON)?' : 'Is binary logging enabled, and does the user have the RELOAD and BINLOG MONITOR privileges (--master-data)?',
     });
   }
-  if (opts.kind === 'logical') consistentMs = startedMs;
   const finishedMs = now();
   log.info({ backupId: id, position, sizeBytes: stored.sizeBytes, rawSizeBytes: meter.bytes }, 'base backup: stored; waiting for its binlog position to be durable');
   await waitDurable(deps.state, epoch, position, { timeoutMs: opts.durableTimeoutMs ?? 300_000, backupId: id, ...(opts.signal ? { signal: opts.signal } : {}) });

@@ -24,7 +24,12 @@ export const manifestSchema = z.object({
   epoch: z.number().int().min(1),
   startedAt: z.string(),
   finishedAt: z.string(),
-  /** When the tool fixed the consistency point (physical: near the end; logical: at the start). */
+  /**
+   * A time at or after the consistency point: every transaction in the backup committed before it.
+   * What `time:` targets (restore) and the retention window (prune) compare with. Physical: when
+   * mariabackup logged the position it took under BACKUP STAGE BLOCK_COMMIT (near the end); logical:
+   * when the dump's snapshot position line reached the agent (near the start; consistency-point.ts).
+   */
   consistentAt: z.string(),
   /** When the binlog up to `binlog` was seen durable and the manifest written. */
   completedAt: z.string(),

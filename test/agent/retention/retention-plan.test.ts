@@ -53,6 +53,24 @@ describe('retention plan', () => {
     });
   }
 
+  it('places the window by each backup\'s consistency point, not by when its command started', () => {
+    // GIVEN a logical backup (in b.000002) whose dump started at 10:00 but took its snapshot at
+    // 10:30, so it holds commits up to 10:30
+    const late = { ...b2, kind: 'logical' as const, consistentAt: new Date(T0 + 10.5 * HOUR).toISOString() };
+    const manifests = [b1, late, b3];
+    // WHEN the window starts at 10:10, between its start and its snapshot
+    const inside = planRetention(input(T0 + 20.5 * HOUR, 10 * HOUR + 20 * 60_000, { manifests }));
+    // THEN a target at 10:10 still needs b1: b1 and its binlog file are kept
+    assert.equal(inside.floor?.id, b1.id);
+    assert.deepEqual(inside.keepBackups, [b1.id, late.id, b3.id]);
+    assert.deepEqual(inside.deleteChunks, []);
+    // and once the window starts after the snapshot (10:40), b1 and its file go
+    const after = planRetention(input(T0 + 20.5 * HOUR, 10 * HOUR - 10 * 60_000, { manifests }));
+    assert.equal(after.floor?.id, late.id);
+    assert.deepEqual(after.deleteBackups.map((b) => b.id), [b1.id]);
+    assert.deepEqual(after.deleteChunks, [1, 2, 3].map((seq) => chunks[seq - 1]!.key));
+  });
+
   it('deletes old incomplete backups, and keeps recent ones (they may be waiting to complete)', () => {
     const old = { id: '20251231T000000Z-physical', keys: ['c/base/20251231T000000Z-physical/backup.mbstream.zst'] };
     const recent = { id: '20260101T205900Z-physical', keys: ['c/base/20260101T205900Z-physical/backup.mbstream.zst'] };
