@@ -100,3 +100,73 @@ describe('GTID filter (send_event_to_slave)', () => {
     assert.equal(other.missingStart(), undefined);
   });
 });
+
+/** Events of groups in the given GTIDs ('d-s-n', a trailing '!' for a standalone group, '?' for an XA PREPARE group). */
+function groups(...specs: string[]): FilterEvent[] {
+  return specs.flatMap((spec): FilterEvent[] => {
+    const [d, s, n] = spec.replace(/[!?]$/, '').split('-').map(Number) as [number, number, number];
+    const gtid: FilterEvent = { type: EventType.MARIA_GTID, gtid: { domainId: d, serverId: s, seqNo: n }, standalone: spec.endsWith('!') };
+    if (spec.endsWith('!')) return [gtid, { type: EventType.QUERY, commits: false }];
+    if (spec.endsWith('?')) return [gtid, { type: EventType.TABLE_MAP }, { type: EventType.WRITE_ROWS_V1 }, { type: EventType.XA_PREPARE, commits: true }];
+    return [gtid, { type: EventType.TABLE_MAP }, { type: EventType.WRITE_ROWS_V1 }, { type: EventType.XID }];
+  });
+}
+
+/** What a filter sends, as `d-n` per group start, and whether the group's last event went too. */
+function sentGroups(filter: GtidFilter, events: FilterEvent[]): string[] {
+  const out: string[] = [];
+  for (const ev of events) {
+    const v = filter.step(ev);
+    if (v.send && ev.gtid) out.push(`${ev.gtid.domainId}-${ev.gtid.seqNo}`);
+    if (v.send && (ev.commits || ev.type === EventType.XID || ev.type === EventType.QUERY)) out[out.length - 1] += '.';
+    if (v.stopAfter || v.untilReachedAfter) break;
+  }
+  return out;
+}
+
+describe("the fake primary's own stop point (a point in the stream)", () => {
+  it('sends the domains it does not name up to the point, and ends after the named GTID', () => {
+    const r = sentGroups(new GtidFilter(null, undefined, g('7-1-2')), groups('0-1-1', '7-1-1', '0-1-2', '7-1-2', '0-1-3', '7-1-3'));
+    assert.deepEqual(r, ['0-1.', '7-1.', '0-2.', '7-2.']);
+  });
+
+  it('skips a named domain past its GTID until every named GTID is reached', () => {
+    const r = sentGroups(new GtidFilter(null, undefined, g('0-1-1,7-1-2')), groups('0-1-1', '0-1-2', '7-1-1', '3-1-1', '7-1-2', '0-1-3'));
+    assert.deepEqual(r, ['0-1.', '7-1.', '3-1.', '7-2.']);
+  });
+
+  it('counts a domain the start position already holds as reached', () => {
+    const r = sentGroups(new GtidFilter(g('0-1-5,7-1-9'), undefined, g('0-1-6,7-1-9')), groups('0-1-6', '7-1-10', '0-1-7'));
+    assert.deepEqual(r, ['0-6.']);
+  });
+
+  it('ends before anything when a GTID_LIST already holds the stop point', () => {
+    const r = sentGroups(new GtidFilter(null, undefined, g('0-1-3')), [{ type: EventType.MARIA_GTID_LIST, gtidList: g('0-1-4') }, ...groups('0-1-5')]);
+    assert.deepEqual(r, []);
+  });
+
+  it('ends an XA COMMIT group (standalone) after its statement, not after its GTID event', () => {
+    const r = sentGroups(new GtidFilter(null, undefined, g('0-1-2')), groups('0-1-1?', '0-1-2!', '0-1-3'));
+    assert.deepEqual(r, ['0-1.', '0-2.']);
+  });
+
+  it('reports the stop GTIDs not reached when the binlog ends first', () => {
+    const filter = new GtidFilter(null, undefined, g('0-1-9'));
+    sentGroups(filter, groups('0-1-1'));
+    assert.deepEqual(filter.stopUnreached, g('0-1-9'));
+  });
+});
+
+describe("a replica's UNTIL master_gtid_pos", () => {
+  it('ends an XA PREPARE group at its XA_PREPARE event and a standalone group after its statement', () => {
+    const prepare = sentGroups(new GtidFilter(g('0-1-0'), g('0-1-1')), groups('0-1-1?', '0-1-2!'));
+    assert.deepEqual(prepare, ['0-1.']);
+    const standalone = sentGroups(new GtidFilter(g('0-1-0'), g('0-1-2')), groups('0-1-1?', '0-1-2!', '0-1-3'));
+    assert.deepEqual(standalone, ['0-1.', '0-2.']);
+  });
+
+  it('skips, from the start, an XA PREPARE group the replica already has, and sends the next group whole', () => {
+    const r = sentGroups(new GtidFilter(g('0-1-1')), groups('0-1-1?', '0-1-2!', '0-1-3'));
+    assert.deepEqual(r, ['0-2.', '0-3.']);
+  });
+});
