@@ -90,18 +90,20 @@ export class SequenceWriter {
    * its own GTID), then, unless `end` is 'prepare', XA COMMIT or XA ROLLBACK (a second group).
    * Returns both GTIDs; the number's row exists only after a commit.
    */
-  async xa(end: 'commit' | 'rollback' | 'prepare'): Promise<{ n: number; xid: string; prepareGtid: string; endGtid?: string }> {
+  async xa(end: 'commit' | 'rollback' | 'prepare', opts: { pauseMs?: number } = {}): Promise<{ n: number; xid: string; prepareGtid: string; endGtid?: string; preparedAt: number }> {
     const n = this.next++;
     const { domain, conn } = this.take();
     const xid = `sq-xa-${n}`;
     await conn.query(`XA START '${xid}'; INSERT INTO app.seq VALUES (?, ?, ?); XA END '${xid}'`, [n, `xa ${n}`, Date.now()]);
     const [prepared] = await conn.query(`XA PREPARE '${xid}'; SELECT @@last_gtid AS g`);
     const prepareGtid = ((prepared as unknown[])[1] as { g: string }[])[0]!.g;
-    if (end === 'prepare') return { n, xid, prepareGtid };
+    const preparedAt = Date.now();
+    if (end === 'prepare') return { n, xid, prepareGtid, preparedAt };
+    if (opts.pauseMs) await new Promise((r) => setTimeout(r, opts.pauseMs));
     const [ended] = await conn.query(`XA ${end === 'commit' ? 'COMMIT' : 'ROLLBACK'} '${xid}'; SELECT @@last_gtid AS g`);
     const endGtid = ((ended as unknown[])[1] as { g: string }[])[0]!.g;
     if (end === 'commit') this.record(n, domain, endGtid);
-    return { n, xid, prepareGtid, endGtid };
+    return { n, xid, prepareGtid, endGtid, preparedAt };
   }
 
   /** The numbers written (committed) up to and including `n`, in order. */

@@ -158,8 +158,9 @@ describe('restore with XA transactions', () => {
     await backup(config, agent.repo);
     await writer.write(20);
 
-    // GIVEN an XA transaction whose COMMIT is the last durable transaction
-    const committed = await writer.xa('commit');
+    // GIVEN an XA transaction whose COMMIT, two seconds after its PREPARE, is the last durable transaction
+    const committed = await writer.xa('commit', { pauseMs: 2200 });
+    const betweenPrepareAndCommit = new Date(Math.floor(committed.preparedAt / 1000) * 1000 + 1500);
     await waitCaughtUp(server, agent.repo);
     const durableAtCommit = (await agent.repo.read())!.durable!;
     assert.equal(durableAtCommit.gtid, committed.endGtid);
@@ -175,6 +176,16 @@ describe('restore with XA transactions', () => {
         assert.deepEqual(await numbersIn(result.server!), writer.upTo(committed.n - 1), via);
         const recovered = await result.server!.query<{ data: string }[]>('XA RECOVER');
         assert.deepEqual(recovered.map((r) => String(r.data)), [committed.xid], `${via}: XA RECOVER`);
+      }
+    });
+
+    await t.test('a time: target between XA PREPARE and XA COMMIT leaves the transaction prepared', async (st) => {
+      for (const via of ['replica', 'pipe'] as const) {
+        const result = await restoreForTest(st, config, parseTarget(`time:${betweenPrepareAndCommit.toISOString()}`), { via });
+        assert.deepEqual(await numbersIn(result.server!), writer.upTo(committed.n - 1), via);
+        const recovered = await result.server!.query<{ data: string }[]>('XA RECOVER');
+        assert.deepEqual(recovered.map((r) => String(r.data)), [committed.xid], `${via}: XA RECOVER`);
+        assert.equal((await gtidState(result.server!)).binlogPos, committed.prepareGtid, via);
       }
     });
 
