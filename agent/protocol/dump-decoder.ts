@@ -141,7 +141,14 @@ export class DumpDecoder {
     if (h.eventSize !== bytes.length) {
       throw new ProtocolError(`event_size ${h.eventSize} but the packet holds ${bytes.length} bytes`, { what, file: this.currentFile });
     }
-    let artificial = isArtificialEvent(h.typeCode, h.flags, h.logPos);
+    // MariaDB 11.4+ (binlog_legacy_event_pos=OFF, its default) leaves log_pos 0 on the events inside
+    // a transaction group: an unflagged event with log_pos 0 in a file under way continues the file
+    // right after the last one. (An event ending exactly at 2^32 also reads 0; continuing the file
+    // places it there, and the 4 GiB check below refuses it.)
+    const flaggedOrMadeUp = (h.flags & EventFlag.ARTIFICIAL) !== 0 || h.typeCode === EventType.FORMAT_DESCRIPTION || h.typeCode === EventType.HEARTBEAT || h.typeCode === EventType.HEARTBEAT_V2;
+    const continues = h.logPos === 0 && !flaggedOrMadeUp && this.fileEnd !== undefined;
+    const logPos = continues ? this.fileEnd! + h.eventSize : h.logPos;
+    let artificial = !continues && isArtificialEvent(h.typeCode, h.flags, h.logPos);
     if (h.typeCode === EventType.FORMAT_DESCRIPTION) {
       if (this.distrustNextFormatDescription) artificial = true;
       this.distrustNextFormatDescription = false;
@@ -151,13 +158,10 @@ export class DumpDecoder {
       throw new ProtocolError('event CRC32 mismatch', {
         what,
         file: this.currentFile,
-        ...(artificial ? {} : { offset: h.logPos - h.eventSize }),
+        ...(artificial ? {} : { offset: logPos - h.eventSize }),
       });
     }
-    if (!artificial) this.refuseWrappedLogPos(h.logPos, h.eventSize);
-    // log_pos 0 on an event the primary did not flag, in a file already under way: it ends at 2^32
-    const madeUp = (h.flags & EventFlag.ARTIFICIAL) !== 0 || h.typeCode === EventType.FORMAT_DESCRIPTION || h.typeCode === EventType.HEARTBEAT || h.typeCode === EventType.HEARTBEAT_V2;
-    if (h.logPos === 0 && !madeUp && this.fileEnd !== undefined) throw new BinlogOffsetOverflowError(this.currentFile, this.fileEnd, h.logPos);
+    if (!artificial) this.refuseWrappedLogPos(logPos, h.eventSize);
     let file = this.currentFile;
     if (h.typeCode === EventType.ROTATE) {
       const next = this.rotateTarget(bytes, what);
@@ -165,9 +169,9 @@ export class DumpDecoder {
       this.currentFile = next; // a real ROTATE still belongs to the old file
       this.fileEnd = undefined;
     } else if (!artificial) {
-      this.fileEnd = h.logPos;
+      this.fileEnd = logPos;
     }
-    const start = artificial ? null : h.logPos - h.eventSize;
+    const start = artificial ? null : logPos - h.eventSize;
     if (start !== null && start < 4) {
       throw new ProtocolError(`event would start at offset ${start}, before the 4-byte file header`, { what, file });
     }
@@ -179,12 +183,12 @@ export class DumpDecoder {
         type: h.typeCode,
         serverId: h.serverId,
         eventSize: h.eventSize,
-        logPos: h.logPos,
+        logPos,
         flags: h.flags,
         file,
         artificial,
         start,
-        end: artificial ? null : h.logPos,
+        end: artificial ? null : logPos,
       },
     };
   }

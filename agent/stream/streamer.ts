@@ -325,7 +325,8 @@ export class Streamer {
    * has one (exact, whatever an older agent recorded), else what the stream has told so far.
    */
   private async gtidPositionAtResume(): Promise<string> {
-    const atServer = await retrying(() => this.opts.source.gtidPositionAt(this.resumeAt), this.retryOpts('read the GTID position at the resume point'));
+    // a failure here is the stream's: the caller reconnects with its backoff, as for the dump itself
+    const atServer = await this.opts.source.gtidPositionAt(this.resumeAt);
     if (atServer === undefined) return this.resumeGtid;
     const known = new GtidPosition(atServer);
     known.merge(this.resumeGtid);

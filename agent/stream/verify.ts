@@ -75,7 +75,7 @@ export async function verifyCluster(
       }
       // the durable chunk states the GTID position at its end: it must be the one DynamoDB promises
       const chunkPos = stored.metadata['gtid-pos'];
-      if (d && ref.key === d.key && chunkPos !== undefined && chunkPos !== d.gtid) {
+      if (d && ref.key === d.key && chunkPos && chunkPos !== d.gtid) {
         report.problems.push({ object: ref.key, message: `the durable position's GTID position ${d.gtid || '(empty)'} is not the chunk's ${chunkPos || '(empty)'}` });
       }
       if (stored.body.length !== ref.end - ref.start) {

@@ -16,16 +16,26 @@ import { agentConfig } from './streaming.js';
 
 export type PitrConfig = ReturnType<typeof agentConfig>;
 
-/** A running streaming agent for one test; stopped when the test ends (or by `stop`). */
-export function startAgent(t: TestContext, config: PitrConfig): { repo: ClusterStateRepo; stop: () => Promise<void> } {
-  const { streamer, close } = buildStreamer(config, silentLogger, 'oldest');
+/**
+ * A running streaming agent for one test; stopped when the test ends (or by `stop`). The stop is
+ * bounded like the CLI agent's: a test whose stand-ins are already gone when its hooks run (they
+ * run in the order they were added) gives up after `stopTimeoutMs` instead of retrying forever.
+ */
+export function startAgent(t: TestContext, config: PitrConfig, stopTimeoutMs = 10_000): { repo: ClusterStateRepo; stop: () => Promise<void> } {
+  const giveUp = new AbortController();
+  const { streamer, close } = buildStreamer(config, silentLogger, 'oldest', { clients: { giveUp: giveUp.signal } });
   const running = streamer.run();
   let stopped: Promise<void> | undefined;
   const stop = () =>
     (stopped ??= (async () => {
-      await streamer.stop();
-      await running;
-      await close();
+      const timer = setTimeout(() => giveUp.abort(new Error('the test agent did not stop in time')), stopTimeoutMs);
+      try {
+        await streamer.stop();
+        await running;
+        await close();
+      } finally {
+        clearTimeout(timer);
+      }
     })());
   t.after(stop);
   return { repo: new ClusterStateRepo(openStateStore(config), config.clusterId), stop };

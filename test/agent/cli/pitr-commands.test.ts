@@ -32,7 +32,7 @@ describe('backup, restore and prune commands', () => {
     const dry = await run(['restore', '--target', 'latest', '--datadir', datadir, '--dry-run'], env);
     assert.equal(dry.code, 0, dry.stderr);
     assert.match(dry.stdout, new RegExp(`base backup: +${manifest.id}`));
-    assert.match(dry.stdout, /target GTID: +0-1-\d+/);
+    assert.match(dry.stdout, /restores to: +GTID position 0-1-\d+/);
 
     const r = await run(['restore', '--target', 'latest', '--datadir', datadir, '--start', '--json'], env);
     assert.equal(r.code, 0, r.stderr);

@@ -31,7 +31,7 @@ describe('status and verify', () => {
       for (let i = 0; i < 6; i++) {
         await server.query(`CREATE TABLE app.t${i} (id INT PRIMARY KEY)`);
         await server.query(`INSERT INTO app.t${i} VALUES (1), (2)`);
-        await sleep(80);
+        await sleep(250); // past the 50 ms chunk age even on a loaded machine: several chunks
       }
       await waitCaughtUp(server, repo);
       await sleep(300); // one more heartbeat records the server position

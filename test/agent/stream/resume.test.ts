@@ -63,7 +63,11 @@ describe('agent restarts', () => {
     try {
       for (let i = 0; i < KILLS; i++) {
         agent = AgentProcess.start(env);
-        await sleep(400 + Math.random() * 1200);
+        // kill at a random moment once this run is streaming (its start-up alone can take seconds
+        // on a loaded machine, and a kill before it streams tests nothing)
+        const before = seqs[seqs.length - 1] ?? 0;
+        for (const deadline = Date.now() + 20_000; ((await repo.read())?.durableSeq ?? 0) <= before && Date.now() < deadline; ) await sleep(20);
+        await sleep(Math.random() * 1200);
         await agent.kill9();
         seqs.push((await repo.read())?.durableSeq ?? 0);
       }
