@@ -21,7 +21,7 @@ export function register(program: Command): void {
         if (opts.json) out(JSON.stringify(manifest));
         else {
           out(`backup ${manifest.id} complete: ${manifest.kind}, ${manifest.object.sizeBytes} bytes (${manifest.object.rawSizeBytes} before zstd)`);
-          out(`  consistent at ${manifest.binlog.file}:${manifest.binlog.pos}, GTID ${manifest.binlog.gtid || 'none'}, ${manifest.consistentAt}`);
+          out(`  consistent at ${manifest.binlog.file}:${manifest.binlog.pos}, GTID position ${manifest.binlog.gtid || 'none'}, ${manifest.consistentAt}`);
           out(`  ${manifest.object.key}`);
         }
         return ExitCode.ok;

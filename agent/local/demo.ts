@@ -98,7 +98,7 @@ async function main(): Promise<number> {
       { objects: objectStoreFor(config), state: repo, prefix: '', clusterId: 'demo', mysqlUrl: server.url, log: createLogger('error') },
       { kind: 'physical', progress: false },
     );
-    say(`      base backup ${backupManifest.id}: ${(backupManifest.object.sizeBytes / 2 ** 20).toFixed(1)} MiB stored, consistent at ${backupManifest.binlog.file}:${backupManifest.binlog.pos} (GTID ${backupManifest.binlog.gtid || '-'})`);
+    say(`      base backup ${backupManifest.id}: ${(backupManifest.object.sizeBytes / 2 ** 20).toFixed(1)} MiB stored, consistent at ${backupManifest.binlog.file}:${backupManifest.binlog.pos} (GTID position ${backupManifest.binlog.gtid || '-'})`);
 
     say(`[5/8] ${TRANSACTIONS} transactions commit while the agent streams; the primary is killed (kill -9) part way`);
     const acked: Acknowledged[] = [];
@@ -127,7 +127,7 @@ async function main(): Promise<number> {
     // order n commits as GTID sequence n + offset (each order is one transaction)
     const offset = acked.length > 0 ? acked[0]!.gtidSeq - acked[0]!.id : 0;
     const durableCount = Math.max(0, durableSeq - offset);
-    say(`      durable position: ${state.durable?.file}:${state.durable?.end}, GTID ${state.durable?.gtid}`);
+    say(`      durable position: ${state.durable?.file}:${state.durable?.end}, GTID position ${state.durable?.gtid}`);
 
     say('[6/8] squirrel verify: chain, SHA-256 of every chunk, CRC32 of every event');
     const stateStore = openStateStore(config);
