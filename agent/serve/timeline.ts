@@ -4,7 +4,7 @@
  * item, the epochs' timeline starts and the chunk keys, plus the one loader that reads them.
  *
  * As in `squirrel verify`, the current epoch is promised up to its durable position and an older
- * one up to its last chunk.
+ * one up to its handover (to its last chunk, with a warning, when none was recorded: chain.ts).
  */
 import { binlogPrefix, clusterPk, epochSk } from '../keys.js';
 import type { ObjectStore } from '../ports/object-store.js';
@@ -64,13 +64,9 @@ export function planTimeline(input: TimelineInput): Timeline {
 
 /** Reads what planTimeline needs. Undefined when the cluster has no state item. */
 export async function readTimelineInput(objects: ObjectStore, stateStore: StateStore, prefix: string, clusterId: string): Promise<TimelineInput | undefined> {
-  const state = await new ClusterStateRepo(stateStore, clusterId).read();
-  if (!state) return undefined;
-  const starts = new Map<number, TimelineStart>();
-  for (const item of await stateStore.query(clusterPk(clusterId), 'epoch#')) {
-    if (typeof item.epoch === 'number' && item.start) starts.set(item.epoch, item.start as unknown as TimelineStart);
-  }
-  starts.set(state.epoch, state.start);
+  const history = await new ClusterStateRepo(stateStore, clusterId).readHistory();
+  if (!history) return undefined;
+  const { state, starts } = history;
   const keys: string[] = [];
   for await (const o of objects.list(binlogPrefix(prefix, clusterId))) keys.push(o.key);
   return { state, starts, keys, prunedThrough: await readPruneMarkers(objects, prefix, clusterId) };
