@@ -13,17 +13,26 @@
  * chain.ts). Where issue 9 specifies a step the code does not have yet, the model follows the
  * issue and a protocol switch (default on) names it; turning it off models today's code.
  *
- * Bounds (small on purpose; the whole check runs in seconds):
+ * Bounds (small on purpose: the four checks and five mutations run in about 35 s on 2 cores):
  *   NA = 2 agent slots. Epoch e's primary is slot (e-1) % NA, so epoch 3 is a replacement
  *        instance in slot 0 with slot 0's holder id (a fixed agentId, as in local mode).
  *   NE = 3 epochs: two claims, enough for a handover to move from the state item to a history
  *        item and for a holder id to come back.
- *   NS = 2 chunks per epoch (one transaction each): enough for "K+1 in flight, K+2 stored".
- *   MAXCRASH = 1 crash (and supervisor restart) per agent slot, 1 for the claimer.
+ *   NS = 2 chunks per epoch (one transaction each; 1 in epoch 3, CAP): enough for "K+1 in
+ *        flight, K+2 stored" and for a late write to meet a reused holder id.
+ *   MAXCRASH = 1 crash (and supervisor restart) of slot 0's agent, MAXCRASH1 = 0 of slot 1's
+ *        (slot 0 is the one whose holder id comes back), 1 for the claimer; one write to a
+ *        fenced server (clients).
  * Failures modelled: a crash at any step (the supervisor restarts the agent with a new process
- * token), uploads and state writes that land late (after their process died), responses lost
- * after the write landed (recognised by the write's own token: own-write.ts), lease expiry at
- * any time, a claimer crashing between the claim and the history write.
+ * token), state writes that land after their process died, uploads out of order (s+2 stored
+ * while s+1 is not, or never), responses lost after the write landed (recognised by the write's
+ * own token: own-write.ts), lease expiry at any time, a claimer crashing between the claim and
+ * the history write, a StopInstances that never lands.
+ * Simplifications: a restore reads the state item, the history items and the object listing in
+ * one step (the real reads are separate; objects at or below a durable position are never
+ * deleted, so a later listing holds at least what an earlier state read promised); an agent that
+ * exits after a fence is restarted with the same process token (only a crash makes a new one;
+ * a late state write exists only after a crash here).
  */
 
 #define NA 2
@@ -173,7 +182,6 @@ restart:
     j = s + 1; do :: j <= NS -> stored[IDX(e, j)] = false; j++ :: else -> break od; j = 0
   }
   do
-  /* Shipper: upload the next chunks (several in flight); a PUT may land after its sender died */
   /* the server takes a transaction while writable; the chunker cuts one chunk per transaction */
   :: atomic { binlog[e] < CAP(e) && !readOnly[e] -> binlog[e]++; MARK_LATE(IDX(e, binlog[e]), epoch > e) }
   /* Shipper.submit: uploads overlap, so chunk s+2 may be stored while s+1 is not (yet, or ever:
