@@ -25,6 +25,8 @@ export interface Timeline {
   segments: Segment[];
   /** Gaps and missing objects: nothing at or past the first one can be served. */
   problems: ChainProblem[];
+  /** Older epochs read without a recorded handover (chain.ts), said once by the fake primary. */
+  warnings?: string[];
 }
 
 export interface TimelineInput {
@@ -42,6 +44,7 @@ export function planTimeline(input: TimelineInput): Timeline {
   const { state } = input;
   const segments: Segment[] = [];
   const problems: ChainProblem[] = [];
+  const warnings: string[] = [];
   for (let epoch = 1; epoch <= state.epoch; epoch++) {
     const start = input.starts.get(epoch);
     if (!start) {
@@ -49,6 +52,7 @@ export function planTimeline(input: TimelineInput): Timeline {
       break;
     }
     const chain = promisedChain(input.keys, epoch, state, start, input.prunedThrough?.get(epoch) ?? 0);
+    if (chain.warning) warnings.push(chain.warning);
     if (chain.problems.length > 0) {
       problems.push(...chain.problems);
       break;
@@ -59,7 +63,7 @@ export function planTimeline(input: TimelineInput): Timeline {
       else segments.push({ epoch, file: ref.file, chunks: [ref] });
     }
   }
-  return { segments, problems };
+  return { segments, problems, ...(warnings.length > 0 ? { warnings } : {}) };
 }
 
 /** Reads what planTimeline needs. Undefined when the cluster has no state item. */
