@@ -16,7 +16,7 @@ export function register(program: Command): void {
         const state = await new ClusterStateRepo(stateStore, config.clusterId).read();
         if (!state) {
           const problem = { object: `cluster ${config.clusterId}`, message: `cluster ${config.clusterId} has no state in table ${config.table}` };
-          out(opts.json ? JSON.stringify({ ok: false, checked: { epochs: 0, chunks: 0, bytes: 0, events: 0 }, problems: [problem], strays: [], durable: null }) : problem.message);
+          out(opts.json ? JSON.stringify({ ok: false, checked: { epochs: 0, chunks: 0, bytes: 0, events: 0 }, problems: [problem], strays: [], warnings: [], durable: null }) : problem.message);
           return ExitCode.failed;
         }
         const report = await verifyCluster(objectStoreFor(config), stateStore, config.prefix ?? '', state);
@@ -26,7 +26,8 @@ export function register(program: Command): void {
           const c = report.checked;
           out(`${report.ok ? 'ok' : 'NOT OK'}: ${c.chunks} chunks, ${c.bytes} bytes, ${c.events} events in ${c.epochs} epoch(s) up to ${state.durable ? `${state.durable.file}:${state.durable.end} (GTID position ${state.durable.gtid || 'empty'})` : 'nothing durable yet'}`);
           for (const p of report.problems) out(`  problem: ${p.object}: ${p.message}`);
-          if (report.strays.length > 0) out(`  ${report.strays.length} object(s) past the durable position (not promised, ignored)`);
+          if (report.strays.length > 0) out(`  ${report.strays.length} object(s) past the durable position or an epoch's handover (not promised, ignored)`);
+          for (const w of report.warnings) out(`  warning: ${w}`);
         }
         return report.ok ? ExitCode.ok : ExitCode.failed;
       });

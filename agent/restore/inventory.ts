@@ -1,5 +1,5 @@
 import { readCatalog, type BackupCatalog } from '../backup/catalog.js';
-import { binlogPrefix, clusterPk, parseChunkKey } from '../keys.js';
+import { binlogPrefix, parseChunkKey } from '../keys.js';
 import type { ObjectStore } from '../ports/object-store.js';
 import type { StateStore } from '../ports/state-store.js';
 import { ClusterStateRepo, type ClusterState, type TimelineStart } from '../stream/cluster-state.js';
@@ -29,13 +29,10 @@ export async function readInventory(
   clusterId: string,
   opts: { withMetadata: boolean; concurrency?: number },
 ): Promise<Inventory> {
-  const state = await new ClusterStateRepo(stateStore, clusterId).read();
-  if (!state) throw new RestoreRefusedError(`cluster ${clusterId}`, 'the cluster has no state item', { hint: 'Check SQUIRREL_CLUSTER_ID and SQUIRREL_TABLE.' });
-  const starts = new Map<number, TimelineStart>();
-  for (const item of await stateStore.query(clusterPk(clusterId), 'epoch#')) {
-    if (typeof item.epoch === 'number' && item.start) starts.set(item.epoch, item.start as unknown as TimelineStart);
-  }
-  if (!starts.has(state.epoch)) starts.set(state.epoch, state.start);
+  // with every epoch's handover: a restore ends each older epoch there
+  const history = await new ClusterStateRepo(stateStore, clusterId).readHistory();
+  if (!history) throw new RestoreRefusedError(`cluster ${clusterId}`, 'the cluster has no state item', { hint: 'Check SQUIRREL_CLUSTER_ID and SQUIRREL_TABLE.' });
+  const { state, starts } = history;
   const catalog = await readCatalog(objects, prefix, clusterId);
   const chunks: ChunkInfo[] = [];
   for await (const o of objects.list(binlogPrefix(prefix, clusterId))) {

@@ -76,6 +76,8 @@ export interface RestorePlan {
   targetExact: boolean;
   durable: DurablePosition | null;
   bytes: { backup: number; chunks: number };
+  /** Worth saying before acting (an older epoch read without a recorded handover: chain.ts). */
+  warnings?: string[];
 }
 
 function refuse(object: string, message: string, hint?: string): never {
@@ -90,8 +92,8 @@ const gtidOrUndefined = (text: string): MariaGtid | undefined => {
   }
 };
 
-/** The chain each epoch promises (the current one up to the durable position; older ones to their last chunk). */
-function chainsByEpoch(input: PlanInput): Map<number, ChunkInfo[]> {
+/** The chain each epoch promises (the current one up to the durable position; older ones to their handover). */
+function chainsByEpoch(input: PlanInput, warnings: string[]): Map<number, ChunkInfo[]> {
   const byKey = new Map(input.chunks.map((c) => [c.key, c]));
   const out = new Map<number, ChunkInfo[]>();
   for (let epoch = 1; epoch <= input.state.epoch; epoch++) {
@@ -103,6 +105,7 @@ function chainsByEpoch(input: PlanInput): Map<number, ChunkInfo[]> {
     }
     // below a prune marker, chunks are gone on purpose: the chain begins after it
     const chain = promisedChain(keys, epoch, input.state, start, input.prunedThrough?.get(epoch) ?? 0);
+    if (chain.warning) warnings.push(chain.warning);
     const problem = chain.problems[0];
     if (problem) {
       refuse(problem.object, problem.message, 'The object store holds less than the durable position promises. Run `squirrel verify`; restore to an earlier target (time: or gtid:) before the damage, or restore from another copy of the bucket.');
@@ -156,7 +159,8 @@ function chunkReaches(c: ChunkInfo, target: readonly MariaGtid[], reached: Set<n
 
 export function planRestore(input: PlanInput): RestorePlan {
   const { target, state } = input;
-  const chains = chainsByEpoch(input);
+  const warnings: string[] = [];
+  const chains = chainsByEpoch(input, warnings);
   // a backup is usable when its position lies on its epoch's chain, and the chain holds the
   // start of its file (replay needs that file's FORMAT_DESCRIPTION)
   const usable = (m: BackupManifest): boolean => {
@@ -247,6 +251,7 @@ export function planRestore(input: PlanInput): RestorePlan {
     targetExact,
     durable: state.durable,
     bytes: { backup: backup.object.sizeBytes, chunks: chunks.reduce((n, c) => n + c.sizeBytes, 0) + (header ? header.sizeBytes : 0) },
+    ...(warnings.length > 0 ? { warnings } : {}),
   };
 }
 
@@ -264,6 +269,7 @@ export function describePlan(plan: RestorePlan): string[] {
     `restores to:  ${plan.targetExact ? 'GTID position' : 'GTID position at most (exact once replayed)'} ${plan.targetGtid || 'none'}`,
     ...describeDomains(plan.targetGtid).map((line) => `  ${line}${plan.targetExact ? '' : ' (at most)'}`),
     `total bytes:  ${plan.bytes.backup + plan.bytes.chunks}`,
+    ...(plan.warnings ?? []).map((w) => `warning:      ${w}`),
   ];
 }
 

@@ -97,10 +97,17 @@ export async function startFakePrimary(opts: FakePrimaryOptions): Promise<FakePr
   const sessions = new Set<Session>();
   let nextConnectionId = 1;
 
+  const warned = new Set<string>();
   const loadTimeline = async (): Promise<Timeline> => {
     const input = await readTimelineInput(opts.objects, opts.stateStore, opts.prefix, opts.clusterId);
     if (!input) throw new BinlogChainError(`cluster ${opts.clusterId}`, 'the cluster has no state item: nothing has been streamed');
-    return planTimeline(input);
+    const timeline = planTimeline(input);
+    for (const w of timeline.warnings ?? []) {
+      if (warned.has(w)) continue;
+      warned.add(w);
+      opts.log.warn(w);
+    }
+    return timeline;
   };
 
   const server: Server = createServer((socket: Socket) => {

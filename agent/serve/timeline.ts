@@ -4,7 +4,7 @@
  * item, the epochs' timeline starts and the chunk keys, plus the one loader that reads them.
  *
  * As in `squirrel verify`, the current epoch is promised up to its durable position and an older
- * one up to its last chunk.
+ * one up to its handover (to its last chunk, with a warning, when none was recorded: chain.ts).
  */
 import { binlogPrefix, clusterPk, epochSk } from '../keys.js';
 import type { ObjectStore } from '../ports/object-store.js';
@@ -25,6 +25,8 @@ export interface Timeline {
   segments: Segment[];
   /** Gaps and missing objects: nothing at or past the first one can be served. */
   problems: ChainProblem[];
+  /** Older epochs read without a recorded handover (chain.ts), said once by the fake primary. */
+  warnings?: string[];
 }
 
 export interface TimelineInput {
@@ -42,6 +44,7 @@ export function planTimeline(input: TimelineInput): Timeline {
   const { state } = input;
   const segments: Segment[] = [];
   const problems: ChainProblem[] = [];
+  const warnings: string[] = [];
   for (let epoch = 1; epoch <= state.epoch; epoch++) {
     const start = input.starts.get(epoch);
     if (!start) {
@@ -49,6 +52,7 @@ export function planTimeline(input: TimelineInput): Timeline {
       break;
     }
     const chain = promisedChain(input.keys, epoch, state, start, input.prunedThrough?.get(epoch) ?? 0);
+    if (chain.warning) warnings.push(chain.warning);
     if (chain.problems.length > 0) {
       problems.push(...chain.problems);
       break;
@@ -59,18 +63,14 @@ export function planTimeline(input: TimelineInput): Timeline {
       else segments.push({ epoch, file: ref.file, chunks: [ref] });
     }
   }
-  return { segments, problems };
+  return { segments, problems, ...(warnings.length > 0 ? { warnings } : {}) };
 }
 
 /** Reads what planTimeline needs. Undefined when the cluster has no state item. */
 export async function readTimelineInput(objects: ObjectStore, stateStore: StateStore, prefix: string, clusterId: string): Promise<TimelineInput | undefined> {
-  const state = await new ClusterStateRepo(stateStore, clusterId).read();
-  if (!state) return undefined;
-  const starts = new Map<number, TimelineStart>();
-  for (const item of await stateStore.query(clusterPk(clusterId), 'epoch#')) {
-    if (typeof item.epoch === 'number' && item.start) starts.set(item.epoch, item.start as unknown as TimelineStart);
-  }
-  starts.set(state.epoch, state.start);
+  const history = await new ClusterStateRepo(stateStore, clusterId).readHistory();
+  if (!history) return undefined;
+  const { state, starts } = history;
   const keys: string[] = [];
   for await (const o of objects.list(binlogPrefix(prefix, clusterId))) keys.push(o.key);
   return { state, starts, keys, prunedThrough: await readPruneMarkers(objects, prefix, clusterId) };

@@ -1,5 +1,5 @@
 import { parseChunkKey, type ChunkKey } from '../keys.js';
-import type { ClusterState, DurablePosition, TimelineStart } from './cluster-state.js';
+import { handoverOf, type ClusterState, type DurablePosition, type TimelineStart } from './cluster-state.js';
 
 export interface ChunkRef extends ChunkKey {
   key: string;
@@ -17,6 +17,12 @@ export interface Chain {
   /** Objects past the durable position or off the chain: never promised, not used by a restore. */
   strays: ChunkRef[];
   problems: ChainProblem[];
+  /**
+   * Set when an older epoch has no recorded handover (a cluster claimed before handovers were
+   * recorded): its chain was read to its newest chunk, as before, which may hold chunks that were
+   * never promised. Readers say so.
+   */
+  warning?: string;
 }
 
 /** `mariadb-bin.000042` -> 42; files of one server sort by this number. */
@@ -99,19 +105,27 @@ export function buildChain(
 
 /**
  * The chain of one epoch that is promised: the current epoch up to the durable position, an
- * older one (fenced by the next) up to its last chunk. Pure; what verify, restore and the fake
- * primary all build on. `keys` may hold any epochs' keys.
+ * older one (fenced by the next) up to its handover, the durable position its successor's claim
+ * recorded. Objects of an older epoch past the handover (uploads that landed after the last
+ * advance, or around one that never landed) are strays: never used, and no reason to refuse.
+ * An older epoch without a recorded handover (claimed before handovers existed) is read as
+ * before, to its newest chunk, and the chain carries a warning. Pure; what verify, restore and the
+ * fake primary all build on. `keys` may hold any epochs' keys.
  */
 export function promisedChain(
   keys: readonly string[],
   epoch: number,
-  state: Pick<ClusterState, 'epoch' | 'durable'>,
+  state: Pick<ClusterState, 'epoch' | 'durable' | 'handovers'>,
   start: TimelineStart,
   prunedThroughSeq = 0,
 ): Chain {
   let durable: DurablePosition | null;
+  let warning: string | undefined;
+  const handover = epoch < state.epoch ? handoverOf(state, epoch) : undefined;
   if (epoch === state.epoch) {
     durable = state.durable && state.durable.epoch === epoch ? state.durable : null;
+  } else if (handover) {
+    durable = handover.durable && handover.durable.epoch === epoch ? handover.durable : null;
   } else {
     let last: ChunkRef | undefined;
     for (const key of keys) {
@@ -119,6 +133,8 @@ export function promisedChain(
       if (ref && ref.epoch === epoch && (!last || ref.seq > last.seq || (ref.seq === last.seq && key > last.key))) last = { key, ...ref };
     }
     durable = last ? { epoch, seq: last.seq, key: last.key, file: last.file, end: last.end, gtid: '', at: '' } : null;
+    warning = `epoch ${epoch} has no recorded handover (claimed before handovers were recorded): it is read to its newest chunk, which may not have been promised`;
   }
-  return buildChain(keys, epoch, start, durable, { prunedThroughSeq });
+  const chain = buildChain(keys, epoch, start, durable, { prunedThroughSeq });
+  return warning ? { ...chain, warning } : chain;
 }

@@ -25,6 +25,19 @@ export interface TimelineStart {
   gtid: string;
 }
 
+/**
+ * Where one epoch's promise ended: its durable position at the moment the next epoch was claimed,
+ * recorded by that claim's conditional write. Nothing of the epoch past it is ever used (restore,
+ * verify, the fake primary, prune). `durable` is null when no chunk of the epoch was durable (an
+ * empty epoch): its chain is then empty.
+ */
+export interface Handover {
+  epoch: number;
+  durable: DurablePosition | null;
+  /** ISO time of the claim that recorded it. */
+  at: string;
+}
+
 export type ClusterStatus = 'HEALTHY' | 'FAILING_OVER' | 'RESTORING' | 'FAILED';
 
 export interface ClusterState {
@@ -50,6 +63,26 @@ export interface ClusterState {
   durableBy?: Writer;
   /** The token of the claim that started the current epoch (absent on older items). */
   claimToken?: string;
+  /**
+   * The handovers of older epochs this reader knows: the state item's own (`handover`, the
+   * previous epoch's, written by the claim of the current one) and, when read with `readHistory`,
+   * those of the history items. An older epoch without one (a cluster claimed before handovers
+   * were recorded) is read as before: to its newest chunk, with a warning (chain.ts).
+   */
+  handovers?: Handover[];
+}
+
+/** The handover of `epoch` among what `state` knows, if any. */
+export function handoverOf(state: Pick<ClusterState, 'handovers'>, epoch: number): Handover | undefined {
+  return state.handovers?.find((h) => h.epoch === epoch);
+}
+
+/** What the state item and the history items say, read together (readers of older epochs need both). */
+export interface ClusterHistory {
+  /** The state item, with `handovers` of every older epoch that has one. */
+  state: ClusterState;
+  /** Where each epoch began: history items, and the current epoch's start from the state item. */
+  starts: Map<number, TimelineStart>;
 }
 
 function fromItem(clusterId: string, item: Item): ClusterState {
@@ -67,6 +100,7 @@ function fromItem(clusterId: string, item: Item): ClusterState {
     ...(typeof item.lagSeconds === 'number' ? { lagSeconds: item.lagSeconds } : {}),
     ...(item.durableBy ? { durableBy: item.durableBy as unknown as Writer } : {}),
     ...(typeof item.claimToken === 'string' ? { claimToken: item.claimToken } : {}),
+    ...(item.handover ? { handovers: [item.handover as unknown as Handover] } : {}),
   };
 }
 
@@ -99,6 +133,26 @@ export class ClusterStateRepo {
   async read(): Promise<ClusterState | undefined> {
     const item = await this.store.get(this.pk, stateSk);
     return item && fromItem(this.clusterId, item);
+  }
+
+  /**
+   * The state item with every epoch's start and handover. The state item's handover (the previous
+   * epoch's) wins over a history item's: a claim writes the history item after the state item, so
+   * a crash between the two leaves it only in the state item (the next claim copies it over).
+   */
+  async readHistory(): Promise<ClusterHistory | undefined> {
+    const state = await this.read();
+    if (!state) return undefined;
+    const starts = new Map<number, TimelineStart>();
+    const handovers = new Map<number, Handover>();
+    for (const item of await this.store.query(this.pk, 'epoch#')) {
+      if (typeof item.epoch !== 'number') continue;
+      if (item.start) starts.set(item.epoch, item.start as unknown as TimelineStart);
+      if (item.handover) handovers.set(item.epoch, item.handover as unknown as Handover);
+    }
+    starts.set(state.epoch, state.start);
+    for (const h of state.handovers ?? []) handovers.set(h.epoch, h);
+    return { state: { ...state, handovers: [...handovers.values()].sort((a, b) => a.epoch - b.epoch) }, starts };
   }
 
   /**
@@ -139,8 +193,20 @@ export class ClusterStateRepo {
   /**
    * Fences epoch `from` and starts epoch `from + 1`, whose timeline begins at `start` (the new
    * primary's binlog position at promotion). The durable position stays where epoch `from` left
-   * it; the new epoch's chunks count from seq 1. Conditional on the epoch still being `from`:
-   * of two claimers, one wins and the other gets ConditionFailedError. Records the history item.
+   * it; the new epoch's chunks count from seq 1.
+   *
+   * The claim is one conditional write that also records the handover: epoch `from`'s durable
+   * position at that moment (null when no chunk of it is durable). It is conditional on the epoch
+   * still being `from` and the durable seq still being the one read, so the handover is exactly
+   * where the old agent's last advance left it: of two claimers, one wins and the other gets
+   * ConditionFailedError; an advance that lands between our read and our write makes us read again
+   * (a few times, then ConditionFailedError). Every reader ends epoch `from` at the handover.
+   *
+   * The handover goes into the state item (with the claim) and then into epoch `from`'s history
+   * item. A crash between the two leaves it in the state item only; so before claiming, the
+   * previous handover held by the state item is copied to its history item (idempotent), and no
+   * handover is lost when the state item's is overwritten by this claim.
+   *
    * Recognisable: a claim repeated after it landed fails (the epoch is no longer `from`), so it
    * records `claimToken`, and a failed condition is ours when the stored epoch is `from + 1` with
    * our start and token. Another claim of the same epoch, even from the same start and the same
@@ -150,23 +216,40 @@ export class ClusterStateRepo {
    */
   async claimNextEpoch(from: number, start: TimelineStart, nowMs: number, claimToken: string = randomUUID()): Promise<ClusterState> {
     const epoch = from + 1;
-    let state: ClusterState;
-    try {
-      const item = await this.store.update(
-        this.pk,
-        stateSk,
-        { epoch, durableSeq: 0, start: start as unknown as Value, leaseHolder: '', leaseExpiresAt: 0, status: 'HEALTHY', claimToken },
-        { field: 'epoch', eq: from },
-      );
-      state = fromItem(this.clusterId, item);
-    } catch (err) {
-      const current = err instanceof ConditionFailedError ? await this.read() : undefined;
-      if (!current || !isOwnClaim(current, epoch, claimToken, start)) throw err;
-      state = current;
+    let state: ClusterState | undefined;
+    for (let attempt = 0; !state; attempt++) {
+      const before = await this.read();
+      if (before && isOwnClaim(before, epoch, claimToken, start)) {
+        state = before; // an earlier attempt's claim landed; only its response was lost
+        break;
+      }
+      if (!before || before.epoch !== from) throw new ConditionFailedError(`${this.pk}/${stateSk}`, `claim epoch ${epoch}: the cluster is at epoch ${before?.epoch ?? '(none)'}, not ${from}`);
+      for (const h of before.handovers ?? []) await this.recordHandover(h);
+      const handover: Handover = { epoch: from, durable: before.durable && before.durable.epoch === from ? before.durable : null, at: new Date(nowMs).toISOString() };
+      try {
+        const item = await this.store.update(
+          this.pk,
+          stateSk,
+          { epoch, durableSeq: 0, start: start as unknown as Value, leaseHolder: '', leaseExpiresAt: 0, status: 'HEALTHY', claimToken, handover: handover as unknown as Value },
+          { and: [{ field: 'epoch', eq: from }, { field: 'durableSeq', eq: before.durableSeq }] },
+        );
+        state = fromItem(this.clusterId, item);
+      } catch (err) {
+        const current = err instanceof ConditionFailedError ? await this.read() : undefined;
+        if (current && isOwnClaim(current, epoch, claimToken, start)) state = current;
+        // the old agent advanced between our read and our write: read its new position and try again
+        else if (!current || current.epoch !== from || attempt >= 4) throw err;
+      }
     }
+    for (const h of state.handovers ?? []) await this.recordHandover(h);
     // unconditional and the same on a repeat: idempotent
     await this.store.put({ pk: this.pk, sk: epochSk(epoch), epoch, start: start as unknown as Value, createdAt: new Date(nowMs).toISOString() });
     return state;
+  }
+
+  /** Writes a handover into its epoch's history item. Idempotent: the same value on every repeat. */
+  private async recordHandover(h: Handover): Promise<void> {
+    await this.store.update(this.pk, epochSk(h.epoch), { epoch: h.epoch, handover: h as unknown as Value }, { or: [{ exists: false }, { field: 'epoch', eq: h.epoch }] });
   }
 
   /**

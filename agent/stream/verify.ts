@@ -8,14 +8,16 @@ import type { ObjectStore } from '../ports/object-store.js';
 import type { StateStore } from '../ports/state-store.js';
 import { sha256Hex } from '../store/bytes.js';
 import { promisedChain, type ChainProblem, type ChunkRef } from './chain.js';
-import type { ClusterState, TimelineStart } from './cluster-state.js';
+import { handoverOf, type ClusterState, type Handover, type TimelineStart } from './cluster-state.js';
 
 export interface VerifyReport {
   ok: boolean;
   checked: { epochs: number; chunks: number; bytes: number; events: number };
   problems: ChainProblem[];
-  /** Objects off the chain (past the durable position): not promised, not used by a restore. */
+  /** Objects off the chain (past the durable position, or past an older epoch's handover): not promised, ignored by a restore. */
   strays: string[];
+  /** Not problems, but worth saying (an older epoch read without a recorded handover). */
+  warnings: string[];
   /** What was checked up to: the durable position's file, end and whole GTID position. */
   durable: { file: string; end: number; gtid: string } | null;
 }
@@ -39,7 +41,7 @@ export async function verifyCluster(
   visit?: ChunkVisitor,
 ): Promise<VerifyReport> {
   const d = state.durable;
-  const report: VerifyReport = { ok: true, checked: { epochs: 0, chunks: 0, bytes: 0, events: 0 }, problems: [], strays: [], durable: d ? { file: d.file, end: d.end, gtid: d.gtid } : null };
+  const report: VerifyReport = { ok: true, checked: { epochs: 0, chunks: 0, bytes: 0, events: 0 }, problems: [], strays: [], warnings: [], durable: d ? { file: d.file, end: d.end, gtid: d.gtid } : null };
   const keys: string[] = [];
   for await (const o of objects.list(binlogPrefix(prefix, state.clusterId))) keys.push(o.key);
   const pruned = await readPruneMarkers(objects, prefix, state.clusterId);
@@ -52,7 +54,10 @@ export async function verifyCluster(
       continue;
     }
     const epochKeys = keys.filter((k) => k.startsWith(binlogPrefix(prefix, state.clusterId, epoch)));
-    const chain = promisedChain(epochKeys, epoch, state, start, pruned.get(epoch) ?? 0);
+    // the state item holds the previous epoch's handover; older ones are in their history items
+    const handover = handoverOf(state, epoch) ?? (history?.handover as unknown as Handover | undefined);
+    const chain = promisedChain(epochKeys, epoch, { ...state, handovers: handover ? [handover] : [] }, start, pruned.get(epoch) ?? 0);
+    if (chain.warning) report.warnings.push(chain.warning);
     report.checked.epochs++;
     report.problems.push(...chain.problems);
     report.strays.push(...chain.strays.map((s) => s.key));

@@ -83,3 +83,40 @@ describe('restore plan', () => {
     });
   }
 });
+
+describe('restore plan across a handover', () => {
+  // GIVEN epoch 1 handed over at seq 14 (chunks 15..20 of it landed, never promised) and epoch 2
+  // with two chunks on a new file
+  const e2 = [1, 2].map((seq): ChunkInfo => {
+    const start = seq === 1 ? 4 : 104;
+    const end = 4 + seq * 100;
+    return { ...chunk(seq), key: chunkKey('', 'c', { epoch: 2, seq, file: 'n.000001', start, end }), epoch: 2, file: 'n.000001', start, end, lastGtid: `0-2-${seq}`, firstGtid: `0-2-${seq}` };
+  });
+  const handedOver = state(14).durable!;
+  const current: ClusterState = {
+    ...state(14), epoch: 2, durableSeq: 2, start: { file: 'n.000001', pos: 4, gtid: '0-1-14' },
+    durable: { epoch: 2, seq: 2, file: 'n.000001', end: 204, gtid: '0-1-14,0-2-2', key: e2[1]!.key, at: '' },
+    handovers: [{ epoch: 1, durable: handedOver, at: '' }],
+  };
+  const starts = new Map([[1, { file: F1, pos: 4, gtid: '' }], [2, current.start]]);
+
+  it('ends epoch 1 at its handover and goes on with epoch 2, past chunks epoch 1 never promised', () => {
+    const plan = planRestore(input({ state: current, starts, chunks: [...chunks.filter((c) => c.seq !== 16), ...e2], manifests: [early] }));
+    assert.deepEqual(plan.chunks.map((c) => `${c.epoch}/${c.seq}`), [...range(4, 14).map((s) => `1/${s}`), '2/1', '2/2']);
+    assert.equal(plan.warnings, undefined);
+  });
+
+  it('does not start from a backup past the handover (it holds transactions epoch 1 never promised)', () => {
+    const past = backup('3-past', F2, 704, 17, 1017); // after chunk 17, past the handover at 14
+    const plan = planRestore(input({ state: current, starts, chunks: [...chunks, ...e2], manifests: [early, late, past] }));
+    assert.equal(plan.backup.id, '2-late');
+  });
+
+  it('warns when an older epoch has no recorded handover (a cluster from before handovers) and reads it to its newest chunk', () => {
+    const plan = planRestore(input({ state: { ...current, handovers: [] }, starts, chunks: [...chunks, ...e2], manifests: [early] }));
+    assert.match(plan.warnings?.[0] ?? '', /no recorded handover/);
+    assert.ok(describePlan(plan).some((l) => l.startsWith('warning:')));
+  });
+});
+
+const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);

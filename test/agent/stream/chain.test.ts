@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { chunkKey } from '../../../agent/keys.js';
-import { buildChain } from '../../../agent/stream/chain.js';
+import { buildChain, promisedChain } from '../../../agent/stream/chain.js';
 import type { DurablePosition } from '../../../agent/stream/cluster-state.js';
 
 const k = (seq: number, file: string, start: number, end: number, epoch = 1) => chunkKey('p/', 'c', { epoch, seq, file, start, end });
@@ -59,5 +59,40 @@ describe('chunk chain', () => {
   it('still finds a chunk missing after the pruned prefix', () => {
     const chain = buildChain([good[0]!, good[1]!, good[3]!], 1, start, durableAt(good[3]!, 4), { prunedThroughSeq: 1 });
     assert.match(chain.problems[0]!.message, /seq 3 is missing/);
+  });
+});
+
+describe('the promised chain of an older epoch', () => {
+  const e1 = [k(1, 'b.000001', 4, 100), k(2, 'b.000001', 100, 250), k(4, 'b.000001', 300, 350)];
+  const e2 = [k(1, 'n.000001', 4, 80, 2)];
+  const keys = [...e1, ...e2];
+  const durable2: DurablePosition = { epoch: 2, seq: 1, file: 'n.000001', end: 80, gtid: '', key: e2[0]!, at: '' };
+  const handover1 = { epoch: 1, durable: durableAt(e1[1]!, 2), at: '' };
+
+  it('ends at the handover, so a chunk stored past an upload that never landed is a stray and no reason to refuse', () => {
+    // GIVEN epoch 1's agent died with seq 3 in flight and seq 4 stored; the claim of epoch 2 recorded seq 2
+    const chain = promisedChain(keys, 1, { epoch: 2, durable: durable2, handovers: [handover1] }, start);
+    assert.deepEqual(chain.problems, []);
+    assert.deepEqual(chain.chunks.map((c) => c.seq), [1, 2]);
+    assert.deepEqual(chain.strays.map((c) => c.seq), [4]);
+    assert.equal(chain.warning, undefined);
+  });
+
+  it('ends at the handover even when the next chunk landed whole (uploaded, never made durable)', () => {
+    const landed = [...e1.slice(0, 2), k(3, 'b.000001', 250, 300), e1[2]!];
+    const chain = promisedChain([...landed, ...e2], 1, { epoch: 2, durable: durable2, handovers: [handover1] }, start);
+    assert.deepEqual(chain.chunks.map((c) => c.seq), [1, 2]);
+    assert.deepEqual(chain.strays.map((c) => c.seq), [3, 4]);
+  });
+
+  it('is empty when the handover says no chunk of the epoch was durable', () => {
+    const chain = promisedChain(keys, 1, { epoch: 2, durable: durable2, handovers: [{ epoch: 1, durable: null, at: '' }] }, start);
+    assert.deepEqual([chain.chunks.length, chain.problems.length, chain.strays.length], [0, 0, 3]);
+  });
+
+  it('is read to its newest chunk, with a warning, when no handover was recorded (a cluster from before handovers)', () => {
+    const chain = promisedChain(keys, 1, { epoch: 2, durable: durable2 }, start);
+    assert.match(chain.warning ?? '', /no recorded handover/);
+    assert.match(chain.problems[0]?.message ?? '', /seq 3 is missing/);
   });
 });

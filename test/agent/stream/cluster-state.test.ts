@@ -87,4 +87,61 @@ describe('cluster state', () => {
     await assert.rejects(repo.advance('a', pos(2, 200)), FencedError);
     assert.deepEqual((await store.get(clusterPk('c1'), 'epoch#000002'))?.start, next);
   });
+
+  it('records the handover (epoch 1\'s durable position at the claim) in the claim\'s write and in epoch 1\'s history item', async () => {
+    const store = new MemoryStateStore();
+    const repo = new ClusterStateRepo(store, 'c1');
+    await repo.claimFirstEpoch(start, 'a', 1000, 100);
+    await repo.advance('a', pos(1, 100));
+    await repo.advance('a', pos(2, 200));
+    const s = await repo.claimNextEpoch(1, { file: 'other-bin.000001', pos: 4, gtid: '0-1-2' }, 2000);
+    assert.deepEqual(s.handovers, [{ epoch: 1, durable: pos(2, 200), at: new Date(2000).toISOString() }]);
+    assert.deepEqual((await store.get(clusterPk('c1'), 'epoch#000001'))?.handover, s.handovers![0]);
+    assert.deepEqual((await store.get(clusterPk('c1'), 'epoch#000001'))?.start, start);
+  });
+
+  it('records an empty handover for an epoch that made nothing durable', async () => {
+    const repo = new ClusterStateRepo(new MemoryStateStore(), 'c1');
+    await repo.claimFirstEpoch(start, 'a', 1000, 100);
+    await repo.advance('a', pos(1, 100));
+    await repo.claimNextEpoch(1, start, 2000);
+    const s = await repo.claimNextEpoch(2, start, 3000);
+    assert.deepEqual(s.handovers?.map((h) => [h.epoch, h.durable?.seq ?? null]), [[2, null]]);
+    const h = await repo.readHistory();
+    assert.deepEqual(h!.state.handovers?.map((x) => [x.epoch, x.durable?.seq ?? null]), [[1, 1], [2, null]]);
+  });
+
+  it('keeps a handover that a crash left only in the state item: the next claim copies it to its history item first', async () => {
+    const store = new MemoryStateStore();
+    const repo = new ClusterStateRepo(store, 'c1');
+    await repo.claimFirstEpoch(start, 'a', 1000, 100);
+    await repo.advance('a', pos(1, 100));
+    await repo.claimNextEpoch(1, start, 2000);
+    // the claimer crashed between the state write and the history write
+    const h1 = await store.get(clusterPk('c1'), 'epoch#000001');
+    await store.put({ ...h1!, handover: null });
+    assert.deepEqual((await repo.readHistory())!.state.handovers?.map((x) => x.epoch), [1]); // read from the state item
+    await repo.claimNextEpoch(2, start, 3000);
+    const h = await repo.readHistory();
+    assert.deepEqual(h!.state.handovers?.map((x) => [x.epoch, x.durable?.seq ?? null]), [[1, 1], [2, null]]);
+  });
+
+  it('records the position an advance reached between the claim\'s read and its write', async () => {
+    const store = new MemoryStateStore();
+    const repo = new ClusterStateRepo(store, 'c1');
+    await repo.claimFirstEpoch(start, 'a', 1000, 100);
+    await repo.advance('a', pos(1, 100));
+    // GIVEN the old agent's advance lands right after the claimer read the state item
+    const racing: typeof store = Object.create(store);
+    let raced = false;
+    racing.update = async (...args) => {
+      if (!raced && args[2].epoch === 2) {
+        raced = true;
+        await repo.advance('a', pos(2, 200));
+      }
+      return store.update(...args);
+    };
+    const s = await new ClusterStateRepo(racing, 'c1').claimNextEpoch(1, start, 2000);
+    assert.equal(s.handovers?.[0]?.durable?.seq, 2);
+  });
 });
