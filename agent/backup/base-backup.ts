@@ -139,6 +139,19 @@ function toolArgs(kind: BaseBackupOptions['kind'], optionFile: string, datadir: 
   };
 }
 
+/**
+ * An id no stored backup has: ids name their start second, so a second backup started in the same
+ * second takes a suffix (`-2`, `-3`…). Two started at once by different processes can still race;
+ * the write-once upload then refuses the loser with ObjectExistsError.
+ */
+async function freeBackupId(deps: BaseBackupDeps, startedMs: number, kind: BaseBackupOptions['kind']): Promise<string> {
+  for (let n = 1; ; n++) {
+    const id = newBackupId(startedMs, kind, n === 1 ? '' : `-${n}`);
+    const taken = await Promise.all([deps.objects.head(backupDataKey(deps.prefix, deps.clusterId, id, kind)), deps.objects.head(manifestKey(deps.prefix, deps.clusterId, id))]);
+    if (taken.every((o) => o === undefined)) return id;
+  }
+}
+
 /** Takes one base backup; returns its manifest once complete (see the module comment). */
 export async function takeBaseBackup(deps: BaseBackupDeps, opts: BaseBackupOptions): Promise<BackupManifest> {
   const now = deps.now ?? Date.now;
@@ -152,7 +165,7 @@ export async function takeBaseBackup(deps: BaseBackupDeps, opts: BaseBackupOptio
   const epoch = cluster.epoch;
   const facts = await serverFacts(deps.mysqlUrl, opts.kind);
   const startedMs = now();
-  const id = newBackupId(startedMs, opts.kind);
+  const id = await freeBackupId(deps, startedMs, opts.kind);
   const dataKey = backupDataKey(deps.prefix, deps.clusterId, id, opts.kind);
   const tool = toolArgs(opts.kind, '', '', '').command;
   const [toolVer, zstdVer] = await Promise.all([toolVersion(tool), toolVersion('zstd')]);

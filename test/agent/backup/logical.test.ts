@@ -3,7 +3,8 @@ import { describe, it } from 'node:test';
 import { objectStoreFor } from '../../../agent/cli/agent.js';
 import { dumpedNumbers } from '../../harness/dump-hold.js';
 import { withMariaDb } from '../../harness/mariadb.js';
-import { backup, numbersIn, range, restoreForTest, SequenceWriter, startAgent } from '../../harness/pitr.js';
+import { takeBaseBackup } from '../../../agent/backup/base-backup.js';
+import { backup, backupDeps, numbersIn, range, restoreForTest, SequenceWriter, startAgent } from '../../harness/pitr.js';
 import { withLocalStack } from '../../harness/stack.js';
 import { agentConfig, waitCaughtUp } from '../../harness/streaming.js';
 
@@ -20,12 +21,16 @@ describe('logical base backup', () => {
     assert.equal(manifest.kind, 'logical');
     assert.equal(manifest.object.format, 'sql');
     assert.equal(manifest.binlog.gtid, writer.gtidOf.get(40));
+    // a second backup started in the same second takes its own id, never the first one's key
+    const sameSecond = Date.parse(manifest.startedAt);
+    const again = await takeBaseBackup({ ...backupDeps(config, agent.repo), now: () => sameSecond }, { kind: 'logical', progress: false, durableTimeoutMs: 30_000 });
+    assert.equal(again.id, `${manifest.id}-2`);
     await writer.write(40);
     await waitCaughtUp(server, agent.repo);
     await agent.stop();
 
     const result = await restoreForTest(t, config, { kind: 'latest' });
-    assert.equal(result.backupId, manifest.id);
+    assert.equal(result.backupId, again.id);
     assert.equal(result.transactions, 40);
     assert.deepEqual(await numbersIn(result.server!), range(1, 80));
   });
