@@ -34,13 +34,17 @@ describe('backup, restore and prune commands', () => {
     assert.match(dry.stdout, new RegExp(`base backup: +${manifest.id}`));
     assert.match(dry.stdout, /target GTID: +0-1-\d+/);
 
-    const r = await run(['restore', '--target', 'latest', '--datadir', datadir, '--start', '--json'], env);
+    const r = await run(['restore', '--target', 'latest', '--datadir', datadir, '--start', '--json', '--buffer-pool', '256M'], env);
     assert.equal(r.code, 0, r.stderr);
-    const result = JSON.parse(r.stdout) as { transactions: number; server: { pid: number; socket: string } };
+    const result = JSON.parse(r.stdout) as { transactions: number; server: { pid: number; socket: string }; phases: Record<string, number>; sizing: { bufferPoolBytes: number } };
     t.after(() => {
       if (pidAlive(result.server.pid)) process.kill(result.server.pid, 'SIGKILL');
     });
     assert.ok(pidAlive(result.server.pid), 'the restored server outlives the command');
+    // the JSON times every phase and counts the replay; --buffer-pool overrides the sizing rule
+    assert.deepEqual(Object.keys(result.phases), ['planMs', 'fetchMs', 'prepareMs', 'startMs', 'replayMs', 'finishMs', 'replayTransactions', 'replayTxPerSec']);
+    assert.equal(result.phases.replayTransactions, result.transactions);
+    assert.equal(result.sizing.bufferPoolBytes, 256 * 1024 * 1024);
     const conn = await mysql.createConnection({ socketPath: result.server.socket, user: 'root', password: server.rootPassword });
     const [rows] = await conn.query('SELECT COUNT(*) AS n FROM app.seq');
     await conn.end();
