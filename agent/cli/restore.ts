@@ -77,6 +77,7 @@ export function register(program: Command): void {
           datadir: result.datadir,
           durationMs: result.durationMs,
           phases: result.phases,
+          predicted: { seconds: Math.round(result.prediction.seconds), transactions: result.prediction.transactions, rates: result.prediction.rates.source },
           ...(result.sizing ? { sizing: result.sizing } : {}),
           ...(running ? { server: running } : {}),
         };

@@ -22,6 +22,10 @@ import { DEFAULT_SERVE_SERVER_ID } from '../serve/fake-primary.js';
 import type { RestoreTarget } from './target.js';
 import { startReplayServer } from './replay-server.js';
 import { sizeReplayServer, type ServerSizing } from './server-sizing.js';
+import { gtidDistance } from './gtid-distance.js';
+import { describePrediction, predictRestore, type RestorePrediction } from './rto.js';
+
+export { gtidDistance };
 
 /**
  * A restore: plan (pure, printed first), then act: bring the base backup into `datadir`, start a
@@ -80,6 +84,8 @@ export interface RestoreResult {
   replayMs: number;
   /** Time of each phase, and the replay's rate. */
   phases: RestorePhases;
+  /** The predicted restore time (rto.ts), printed with the plan. */
+  prediction: RestorePrediction;
   /** How the replay server was sized (undefined for a dry run). */
   sizing?: ServerSizing;
   datadir: string;
@@ -135,6 +141,8 @@ export async function restore(deps: RestoreDeps, target: RestoreTarget, datadirI
   const plan = planRestore({ target, state: inventory.state, starts: inventory.starts, manifests: inventory.catalog.complete, chunks: inventory.chunks, prunedThrough: inventory.prunedThrough });
   const phases: RestorePhases = { planMs: Date.now() - startedMs, fetchMs: 0, prepareMs: 0, startMs: 0, replayMs: 0, finishMs: 0, replayTransactions: 0, replayTxPerSec: 0 };
   for (const line of describePlan(plan)) deps.out?.(line);
+  const prediction = predictRestore(plan);
+  deps.out?.(describePrediction(prediction));
   log.info({ backupId: plan.backup.id, chunks: plan.chunks.length, bytes: plan.bytes, targetGtid: plan.targetGtid }, 'restore plan');
   const result: RestoreResult = {
     plan,
@@ -148,6 +156,7 @@ export async function restore(deps: RestoreDeps, target: RestoreTarget, datadirI
     durationMs: 0,
     replayMs: 0,
     phases,
+    prediction,
     datadir,
   };
   if (opts.dryRun) return { ...result, durationMs: Date.now() - startedMs };
@@ -320,10 +329,4 @@ async function replayByReplica(deps: RestoreDeps, plan: RestorePlan, server: Mar
     chunks: plan.chunks.length,
     chunkBytes: plan.bytes.chunks,
   };
-}
-
-/** Transactions between two GTID positions (per domain, the difference of sequence numbers). */
-export function gtidDistance(from: string, to: string): number {
-  const a = from ? parseMariaGtidList(from) : [];
-  return (to ? parseMariaGtidList(to) : []).reduce((n, t) => n + Math.max(0, t.seqNo - (a.find((g) => g.domainId === t.domainId)?.seqNo ?? 0)), 0);
 }
