@@ -9,7 +9,7 @@
  *   5. before: the same tail through the fake primary into a server with the old, test-harness
  *      sizing (16 MiB pool, 8 MiB redo log, as many applier threads as cores), stopped after
  *      `--before-max-seconds` (its rate is what counts).
- *   6. `--sweep 2,8,16`: the after settings with other applier thread counts (the measurement
+ *   6. `--sweep 2,8,16` (run before 4 and 5): the after settings with other applier thread counts (the measurement
  *      behind replayParallelism in server-sizing.ts).
  * Every replay is checked with CHECKSUM TABLE against the primary. Results: bench/results/restore-scale.json.
  *
@@ -109,9 +109,10 @@ async function main(): Promise<void> {
     const primarySums = await checksums(primary);
     const objects = objectStoreFor(config);
     const stateStore = openStateStore(config);
-    let tailBytes = 0;
-    for await (const o of objects.list(`${CLUSTER}/binlog/`)) tailBytes += o.sizeBytes;
-    say(`tail: ${tailTransactions} transactions written at ${primaryTxPerSec} tx/s in ${LOAD_SECONDS} s; ${(tailBytes / 2 ** 20).toFixed(0)} MiB of chunks in all`);
+    const restoreDeps = { objects, stateStore, prefix: '', clusterId: CLUSTER, mysqlUrl: primary.url, log: silentLogger };
+    // the restore's own plan: the chunk bytes its sizing rule sees
+    const tailBytes = (await restore(restoreDeps, { kind: 'latest' }, join(work, 'dry'), { dryRun: true, progress: false })).plan.bytes.chunks;
+    say(`tail: ${tailTransactions} transactions written at ${primaryTxPerSec} tx/s in ${LOAD_SECONDS} s; ${(tailBytes / 2 ** 20).toFixed(0)} MiB of chunks to replay`);
 
     const sizing = sizeReplayServer({ memoryBytes: totalmem(), dataBytes: manifest.object.rawSizeBytes, binlogBytes: tailBytes, cores: availableParallelism() });
     say(`rule: ${sizing.reason}`);
@@ -173,7 +174,7 @@ async function main(): Promise<void> {
 
     const restoreLatest = async (rep: number) => {
       const datadir = join(work, `restore-${rep}`, 'data');
-      const result = await restore({ objects, stateStore, prefix: '', clusterId: CLUSTER, mysqlUrl: primary.url, log: silentLogger }, { kind: 'latest' }, datadir, { progress: false, start: true });
+      const result = await restore(restoreDeps, { kind: 'latest' }, datadir, { progress: false, start: true });
       try {
         if ((await checksums(result.server!)) !== primarySums) throw new Error('restore: tables differ from the primary');
       } finally {
@@ -188,13 +189,13 @@ async function main(): Promise<void> {
     // ---- 3. baseline (the real primary still up), 4. restore after kill -9, interleaved per rep
     for (let rep = 1; rep <= REPS; rep++) await replica('baseline', rep, sizing, 'primary');
     await primary.kill9();
+    // ---- 6. applier threads (first: the fake primary's first run is not then the restore's)
+    for (const threads of SWEEP) await replica(`threads-${threads}`, 1, { ...sizing, parallelThreads: threads }, 'fake');
     let lastRestore: RestoreResult | undefined;
     for (let rep = 1; rep <= REPS; rep++) lastRestore = await restoreLatest(rep);
     // ---- 5. before: the test-harness sizing, as restore ran before this change
     const old = { ...sizing, parallelThreads: availableParallelism(), bufferPoolBytes: 16 * 2 ** 20, logFileBytes: 8 * 2 ** 20 };
     await replica('before', 1, old, 'fake', true, BEFORE_MAX_SECONDS * 1000);
-    // ---- 6. applier threads
-    for (const threads of SWEEP) await replica(`threads-${threads}`, 1, { ...sizing, parallelThreads: threads }, 'fake');
 
     const med = (variant: string, f: (r: Run) => number) => median(runs.filter((r) => r.variant === variant).map(f));
     const replayTxPerSec = med('restore', (r) => r.txPerSec);

@@ -19,10 +19,11 @@ export interface RestoreRates {
   source: string;
 }
 
+/** From bench/results/restore-scale.json (8 × 400k rows, 2 cores): fetch 380 MiB in 10.2 s, prepare 1093 MiB in 3.9 s, replay 1909 tx/s; rounded down. */
 export const DEFAULT_RESTORE_RATES: RestoreRates = {
-  fetchBytesPerSec: 60 * 2 ** 20,
-  prepareBytesPerSec: 400 * 2 ** 20,
-  replayTxPerSec: 1500,
+  fetchBytesPerSec: 35 * 2 ** 20,
+  prepareBytesPerSec: 250 * 2 ** 20,
+  replayTxPerSec: 1800,
   fixedSec: 5,
   source: 'default rates (bench/restore-scale.ts, 2 cores)',
 };

@@ -32,7 +32,14 @@ describe('backup, restore and prune commands', () => {
     const dry = await run(['restore', '--target', 'latest', '--datadir', datadir, '--dry-run'], env);
     assert.equal(dry.code, 0, dry.stderr);
     assert.match(dry.stdout, new RegExp(`base backup: +${manifest.id}`));
-    assert.match(dry.stdout, /target GTID: +0-1-\d+/);
+    assert.match(dry.stdout, /restores to: +GTID position 0-1-\d+/);
+    // the plan comes with a predicted restore time, and so does status
+    assert.match(dry.stdout, /predicted: +\d+:\d\d \(fetch .*replay 20 tx /);
+    const st = await run(['status', '--json'], env);
+    assert.equal(st.code, 0, st.stderr);
+    const predicted = (JSON.parse(st.stdout) as { predictedRestore: { backupId: string; transactions: number; seconds: number } }).predictedRestore;
+    assert.deepEqual([predicted.backupId, predicted.transactions], [manifest.id, 20]);
+    assert.ok(predicted.seconds > 0);
 
     const r = await run(['restore', '--target', 'latest', '--datadir', datadir, '--start', '--json', '--buffer-pool', '256M'], env);
     assert.equal(r.code, 0, r.stderr);
