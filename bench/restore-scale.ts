@@ -16,7 +16,7 @@
  *   node dist/bench/restore-scale.js [--scale 400000] [--tables 8] [--load-seconds 60] [--reps 1] [--before-max-seconds 180] [--sweep 2,8,16]
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, totalmem, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { takeBaseBackup } from '../agent/backup/base-backup.js';
@@ -48,6 +48,20 @@ const BEFORE_MAX_SECONDS = option('--before-max-seconds', 180);
 const sweepAt = args.indexOf('--sweep');
 const SWEEP = sweepAt >= 0 ? args[sweepAt + 1]!.split(',').map(Number) : [];
 const CLUSTER = 'bench-restore-scale';
+
+/** CPU seconds (user + system) a process has used so far, from /proc. */
+function cpuSecondsOf(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+  } catch {
+    return NaN;
+  }
+}
+const ownCpuSeconds = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+};
 
 const sh = (cmd: string, argv: string[]) => execFileSync(cmd, argv, { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 }).trim();
 const sec = (ms: number) => Math.round(ms / 100) / 10;
@@ -125,11 +139,29 @@ async function main(): Promise<void> {
       const times = await unpackPhysical(objects, manifest, join(dir, 'data'), undefined, useMemoryBytes);
       return { dir, datadir: join(dir, 'data'), times };
     };
-    type Run = { variant: string; rep: number; replaySeconds: number; transactions: number; txPerSec: number; complete: boolean; phases?: RestoreResult['phases']; threads: number };
+    /**
+     * CPU used during a run by this process (the fake primary, or the restore around it) and by
+     * the local S3 stand-in (s3rver, a child process): what the appliers did not get of the cores.
+     */
+    const cpu = () => {
+      const at = { own: ownCpuSeconds(), s3: cpuSecondsOf(stack.s3.pid) };
+      return () => ({ ownCpuSeconds: Math.round((ownCpuSeconds() - at.own) * 10) / 10, s3rverCpuSeconds: Math.round((cpuSecondsOf(stack.s3.pid) - at.s3) * 10) / 10 });
+    };
+    type Run = {
+      variant: string;
+      rep: number;
+      replaySeconds: number;
+      transactions: number;
+      txPerSec: number;
+      complete: boolean;
+      phases?: RestoreResult['phases'];
+      threads: number;
+      cpu?: { ownCpuSeconds: number; s3rverCpuSeconds: number };
+    };
     const runs: Run[] = [];
     const record = (r: Run) => {
       runs.push(r);
-      say(`${r.variant.padEnd(10)} rep ${r.rep}: ${r.transactions} tx in ${r.replaySeconds} s = ${r.txPerSec} tx/s${r.complete ? '' : ' (stopped early)'}${r.phases ? ` phases ${JSON.stringify(r.phases)}` : ''}`);
+      say(`${r.variant.padEnd(10)} rep ${r.rep}: ${r.transactions} tx in ${r.replaySeconds} s = ${r.txPerSec} tx/s${r.complete ? '' : ' (stopped early)'}${r.cpu ? ` cpu ${JSON.stringify(r.cpu)}` : ''}${r.phases ? ` phases ${JSON.stringify(r.phases)}` : ''}`);
     };
 
     /** A replica with the given settings, from the backup, applying the tail from `source`. */
@@ -140,6 +172,7 @@ async function main(): Promise<void> {
         : await startReplayServer({ datadir, serverDir: join(dir, 'srv'), serverId: 2, sizing: s, rootPassword: primary.rootPassword });
       try {
         const t = Date.now();
+        const used = cpu();
         let applied = '';
         let complete = true;
         try {
@@ -163,9 +196,10 @@ async function main(): Promise<void> {
           complete = false;
         }
         const ms = Date.now() - t;
+        const cpuUsed = used();
         const transactions = complete ? tailTransactions : gtidDistance(manifest.binlog.gtid, applied);
         if (complete && (await checksums(server)) !== primarySums) throw new Error(`${variant}: tables differ from the primary`);
-        record({ variant, rep, replaySeconds: sec(ms), transactions, txPerSec: Math.round((transactions * 1000) / ms), complete, threads: s.parallelThreads });
+        record({ variant, rep, replaySeconds: sec(ms), transactions, txPerSec: Math.round((transactions * 1000) / ms), complete, threads: s.parallelThreads, cpu: cpuUsed });
       } finally {
         await server.stop();
         rmSync(dir, { recursive: true, force: true });
@@ -174,6 +208,7 @@ async function main(): Promise<void> {
 
     const restoreLatest = async (rep: number) => {
       const datadir = join(work, `restore-${rep}`, 'data');
+      const used = cpu();
       const result = await restore(restoreDeps, { kind: 'latest' }, datadir, { progress: false, start: true });
       try {
         if ((await checksums(result.server!)) !== primarySums) throw new Error('restore: tables differ from the primary');
@@ -182,7 +217,9 @@ async function main(): Promise<void> {
         rmSync(join(work, `restore-${rep}`), { recursive: true, force: true });
       }
       const p = result.phases;
-      record({ variant: 'restore', rep, replaySeconds: sec(p.replayMs), transactions: p.replayTransactions, txPerSec: p.replayTxPerSec, complete: true, phases: p, threads: sizing.parallelThreads });
+      // the whole restore's CPU (fetch and prepare included): an upper bound for the replay's
+      const cpuUsed = used();
+      record({ variant: 'restore', rep, replaySeconds: sec(p.replayMs), transactions: p.replayTransactions, txPerSec: p.replayTxPerSec, complete: true, phases: p, threads: sizing.parallelThreads, cpu: cpuUsed });
       return result;
     };
 

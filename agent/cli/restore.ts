@@ -62,7 +62,7 @@ export function register(program: Command): void {
         const { user, password } = parseMysqlUrl(config.mysqlUrl);
         const running =
           opts.start && !opts.dryRun
-            ? await startDetached({ datadir: result.datadir, serverDir: serverDirFor(result.datadir), serverId: result.serverId ?? result.plan.backup.server.serverId, user, password })
+            ? await startDetached({ datadir: result.datadir, serverDir: serverDirFor(result.datadir), serverId: result.serverId ?? result.plan.backup.server.serverId, user, password, ...(result.sizing ? { innodbSizes: result.sizing } : {}) })
             : undefined;
         const summary = {
           dryRun: result.dryRun,
