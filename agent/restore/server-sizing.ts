@@ -59,9 +59,10 @@ const roundDown = (n: number, to: number) => Math.floor(n / to) * to;
 const mib = (n: number) => `${Math.round(n / MiB)} MiB`;
 
 /**
- * Applier threads: measured on a 2-core machine (docs/benchmarks.md), optimistic parallel replay
- * gains up to about 4 threads per core, where conflicts and the commit order start to cost;
- * between 4 and 64. Every domain may use all of them (slave_domain_parallel_threads=0), so one
+ * Applier threads: 4 per core, between 4 and 64. Measured on a 2-core machine (docs/benchmarks.md,
+ * "restore at scale"): 2, 4, 8 and 16 optimistic appliers replay within the machine's noise of each
+ * other, so more threads cost nothing measurable there, and a machine with more cores and I/O
+ * has more to gain. Every domain may use all of them (slave_domain_parallel_threads=0), so one
  * busy domain is not held to a share while the others are idle.
  */
 export function replayParallelism(cores: number): { parallelThreads: number; domainParallelThreads: number } {
