@@ -11,6 +11,8 @@ export interface ProgressSnapshot {
   /** Undefined when the total is not known (no percent, no ETA then). */
   totalBytes: number | undefined;
   elapsedMs: number;
+  /** What is counted. @default 'bytes' */
+  unit?: 'bytes' | 'transactions';
 }
 
 export interface ProgressFigures {
@@ -50,12 +52,14 @@ export function formatDuration(sec: number): string {
   return h > 0 ? `${h}:${String(m).padStart(2, '0')}:${String(r).padStart(2, '0')}` : `${m}:${String(r).padStart(2, '0')}`;
 }
 
-/** `backup  12.0 MiB / 48.0 MiB  25%  6.0 MiB/s  ETA 0:06`. Pure. */
+/** `backup  12.0 MiB / 48.0 MiB  25%  6.0 MiB/s  ETA 0:06`, or `replay  1200 / 4800 tx  25%  600 tx/s  ETA 0:06`. Pure. */
 export function formatProgress(s: ProgressSnapshot): string {
   const f = progressFigures(s);
-  const parts = [s.label, s.totalBytes === undefined ? formatBytes(s.doneBytes) : `${formatBytes(s.doneBytes)} / ${formatBytes(s.totalBytes)}`];
+  const tx = s.unit === 'transactions';
+  const count = (n: number) => (tx ? String(Math.round(n)) : formatBytes(n));
+  const parts = [s.label, s.totalBytes === undefined ? `${count(s.doneBytes)}${tx ? ' tx' : ''}` : `${count(s.doneBytes)} / ${count(s.totalBytes)}${tx ? ' tx' : ''}`];
   if (f.percent !== undefined) parts.push(`${Math.floor(f.percent)}%`);
-  parts.push(`${formatBytes(Math.round(f.rateBytesPerSec))}/s`);
+  parts.push(tx ? `${Math.round(f.rateBytesPerSec)} tx/s` : `${formatBytes(Math.round(f.rateBytesPerSec))}/s`);
   if (f.etaSec !== undefined) parts.push(`ETA ${formatDuration(f.etaSec)}`);
   return parts.join('  ');
 }
@@ -63,6 +67,8 @@ export function formatProgress(s: ProgressSnapshot): string {
 export interface ProgressOptions {
   label: string;
   totalBytes?: number;
+  /** What is counted (`add`, `set` and the totals are in it). @default 'bytes' */
+  unit?: 'bytes' | 'transactions';
   log: Logger;
   /** Where the terminal line goes. @default process.stderr */
   stream?: NodeJS.WriteStream;
@@ -109,6 +115,11 @@ export class Progress {
     }
   }
 
+  /** Sets the count done so far (for work whose progress is read, not counted: a replica's position). */
+  set(done: number): void {
+    this.add(done - this.doneBytes);
+  }
+
   /** Reports the final figures (and ends the terminal line). */
   done(): void {
     if (this.finished) return;
@@ -117,7 +128,7 @@ export class Progress {
   }
 
   private snapshot(): ProgressSnapshot {
-    return { label: this.opts.label, doneBytes: this.doneBytes, totalBytes: this.opts.totalBytes, elapsedMs: this.now() - this.startedMs };
+    return { label: this.opts.label, doneBytes: this.doneBytes, totalBytes: this.opts.totalBytes, elapsedMs: this.now() - this.startedMs, unit: this.opts.unit ?? 'bytes' };
   }
 
   private report(final: boolean): void {
@@ -127,6 +138,20 @@ export class Progress {
       return;
     }
     const f = progressFigures(s);
+    if (s.unit === 'transactions') {
+      this.opts.log.info(
+        {
+          progress: s.label,
+          doneTransactions: s.doneBytes,
+          totalTransactions: s.totalBytes,
+          transactionsPerSec: Math.round(f.rateBytesPerSec),
+          percent: f.percent === undefined ? undefined : Math.round(f.percent * 10) / 10,
+          etaSec: f.etaSec === undefined ? undefined : Math.round(f.etaSec),
+        },
+        final ? `${s.label}: done` : `${s.label}: progress`,
+      );
+      return;
+    }
     this.opts.log.info(
       {
         progress: s.label,

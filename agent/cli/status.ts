@@ -1,4 +1,9 @@
 import type { Command } from 'commander';
+import type { Config } from '../config.js';
+import { readInventory } from '../restore/inventory.js';
+import { planRestore } from '../restore/plan.js';
+import { describePrediction, predictRestore } from '../restore/rto.js';
+import { objectStoreFor } from './agent.js';
 import { ClusterStateRepo, type ClusterState } from '../stream/cluster-state.js';
 import { openStateStore } from '../wiring.js';
 import { ExitCode, runCommand, withConfigOption } from './command.js';
@@ -38,6 +43,29 @@ export function statusReport(state: ClusterState, nowMs: number): StatusReport {
   };
 }
 
+/** A restore to latest now: the newest complete backup and the chunks since, timed by rto.ts. */
+export interface PredictedRestore {
+  seconds: number;
+  backupId: string;
+  transactions: number;
+  backupBytes: number;
+  chunkBytes: number;
+  rates: string;
+  line: string;
+}
+
+async function predictLatest(config: Config, state: ClusterState): Promise<PredictedRestore | { error: string }> {
+  try {
+    const objects = objectStoreFor(config);
+    const inv = await readInventory(objects, openStateStore(config), config.prefix, config.clusterId, { withMetadata: false });
+    const plan = planRestore({ target: { kind: 'latest' }, state, starts: inv.starts, manifests: inv.catalog.complete, chunks: inv.chunks, prunedThrough: inv.prunedThrough });
+    const p = predictRestore(plan);
+    return { seconds: Math.round(p.seconds), backupId: plan.backup.id, transactions: p.transactions, backupBytes: plan.bytes.backup, chunkBytes: plan.bytes.chunks, rates: p.rates.source, line: describePrediction(p) };
+  } catch (err) {
+    return { error: err instanceof Error ? err.message : String(err) };
+  }
+}
+
 export function register(program: Command): void {
   withConfigOption(program.command('status'))
     .description('show the cluster\'s epoch, durable position, heartbeat age and lag')
@@ -51,8 +79,10 @@ export function register(program: Command): void {
           return ExitCode.failed;
         }
         const r = statusReport(state, Date.now());
+        // the restore-time prediction needs the bucket (backups and chunks); without it, status is the state item alone
+        const predicted = config.bucket ? await predictLatest(config as Config, state) : undefined;
         if (opts.json) {
-          out(JSON.stringify(r));
+          out(JSON.stringify({ ...r, ...(predicted ? { predictedRestore: predicted } : {}) }));
           return ExitCode.ok;
         }
         const rows: [string, string][] = [
@@ -67,6 +97,7 @@ export function register(program: Command): void {
           ['lag', r.lagSeconds === null ? 'unknown' : `${r.lagSeconds.toFixed(3)} s`],
           ['bytes behind', r.bytesBehind === null ? 'unknown' : String(r.bytesBehind)],
         ];
+        if (predicted) rows.push(['restore (RTO)', 'line' in predicted ? predicted.line.replace(/^predicted: +/, '') : `cannot predict: ${predicted.error}`]);
         for (const [k, v] of rows) out(`${k.padEnd(14)} ${v}`);
         return ExitCode.ok;
       });

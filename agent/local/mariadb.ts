@@ -44,6 +44,13 @@ export interface MariaDbOptions {
   syncBinlog?: number;
   /** @default 1 */
   innodbFlushLogAtTrxCommit?: 0 | 1 | 2;
+  /**
+   * InnoDB buffer pool and redo log sizes. The default is the test sizing (16 MiB / 8 MiB: a
+   * fresh datadir of ~26 MB that starts in well under a second); a server that restores or
+   * serves users passes its own (agent/restore/replay-server.ts).
+   * @default { bufferPoolBytes: 16 MiB, logFileBytes: 8 MiB }
+   */
+  innodbSizes?: { bufferPoolBytes: number; logFileBytes: number };
   /** More `mariadbd` options, appended last so they win (e.g. `--rpl-semi-sync-master-enabled=ON`). */
   extraArgs?: string[];
   /** Set for every root account after the first start (TCP and socket). @default 'squirrel-root' */
@@ -236,7 +243,7 @@ export class MariaDbServer {
       '--skip-test-db',
       '--skip-name-resolve',
       this.tmpdirArg,
-      ...sizeArgs,
+      ...sizeArgs(this.opts.innodbSizes),
     ];
     await new Promise<void>((done, fail) => {
       execFile('mariadb-install-db', args, { timeout: 60_000 }, (err, stdout, stderr) => {
@@ -264,7 +271,7 @@ export class MariaDbServer {
       `--pid-file=${join(this.dir, 'mariadbd.pid')}`,
       '--skip-name-resolve',
       this.tmpdirArg,
-      ...sizeArgs,
+      ...sizeArgs(o.innodbSizes),
       ...(o.binlog ?? true ? [`--log-bin=${BINLOG_BASENAME}`] : []),
       `--binlog-format=${o.binlogFormat ?? 'ROW'}`,
       `--binlog-row-image=${o.binlogRowImage ?? 'FULL'}`,
@@ -348,5 +355,8 @@ export class MariaDbServer {
   }
 }
 
-/** Small InnoDB sizes: a fresh datadir is ~26 MB and starts in well under a second. */
-const sizeArgs = ['--innodb-buffer-pool-size=16M', '--innodb-log-file-size=8M'];
+/** Test sizes by default: a fresh datadir is ~26 MB and starts in well under a second. */
+function sizeArgs(sizes: MariaDbOptions['innodbSizes']): string[] {
+  if (!sizes) return ['--innodb-buffer-pool-size=16M', '--innodb-log-file-size=8M'];
+  return [`--innodb-buffer-pool-size=${sizes.bufferPoolBytes}`, `--innodb-log-file-size=${sizes.logFileBytes}`];
+}

@@ -12,7 +12,16 @@ import { poll, tailFile } from '../local/process-util.js';
  * (`squirrel restore --start`): the replay's server is a child that dies with the command. Its
  * socket, error log and pid file go to `serverDir`; settings are those the agent requires.
  */
-export async function startDetached(opts: { datadir: string; serverDir: string; serverId: number; user: string; password: string; port?: number }): Promise<{ pid: number; port: number; socket: string }> {
+export async function startDetached(opts: {
+  datadir: string;
+  serverDir: string;
+  serverId: number;
+  user: string;
+  password: string;
+  port?: number;
+  /** The restore's sizing (server-sizing.ts): the handed-over server keeps its buffer pool and redo log. @default the server's own defaults */
+  innodbSizes?: { bufferPoolBytes: number; logFileBytes: number };
+}): Promise<{ pid: number; port: number; socket: string }> {
   mkdirSync(join(opts.serverDir, 'tmp'), { recursive: true });
   const port = opts.port ?? (await freePort());
   const socket = join(opts.serverDir, 'mysqld.sock');
@@ -38,6 +47,8 @@ export async function startDetached(opts: { datadir: string; serverDir: string; 
       `--server-id=${opts.serverId}`,
       '--gtid-strict-mode=ON',
       '--innodb-flush-log-at-trx-commit=1',
+      '--innodb-doublewrite=1',
+      ...(opts.innodbSizes ? [`--innodb-buffer-pool-size=${opts.innodbSizes.bufferPoolBytes}`, `--innodb-log-file-size=${opts.innodbSizes.logFileBytes}`] : []),
     ],
     { detached: true, stdio: 'ignore' },
   );

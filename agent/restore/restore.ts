@@ -1,8 +1,9 @@
-import { existsSync, mkdirSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { availableParallelism, totalmem } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { parseMysqlUrl } from '../config.js';
 import { RestoreRefusedError } from '../errors.js';
-import { MariaDbServer } from '../local/mariadb.js';
+import type { MariaDbServer } from '../local/mariadb.js';
 import type { Logger } from '../log.js';
 import type { ObjectStore } from '../ports/object-store.js';
 import type { StateStore } from '../ports/state-store.js';
@@ -19,6 +20,12 @@ import { describeDomains, gtidFlavour } from '../binlog/gtid-position.js';
 import { formatMariaGtidList, parseMariaGtid, parseMariaGtidList } from '../protocol/gtid.js';
 import { DEFAULT_SERVE_SERVER_ID } from '../serve/fake-primary.js';
 import type { RestoreTarget } from './target.js';
+import { startReplayServer } from './replay-server.js';
+import { sizeReplayServer, type ServerSizing } from './server-sizing.js';
+import { gtidDistance } from './gtid-distance.js';
+import { describePrediction, predictRestore, type RestorePrediction } from './rto.js';
+
+export { gtidDistance };
 
 /**
  * A restore: plan (pure, printed first), then act: bring the base backup into `datadir`, start a
@@ -46,8 +53,14 @@ export interface RestoreOptions {
    * fake primary, which applies them with parallel threads; `pipe` runs `mariadb-binlog | mariadb`.
    */
   via?: 'replica' | 'pipe';
-  /** Applier threads for `via: 'replica'`. @default the number of cores */
+  /** Applier threads for `via: 'replica'`. @default server-sizing.ts replayParallelism */
   parallelThreads?: number;
+  /** The replay server's InnoDB buffer pool. @default server-sizing.ts's rule */
+  bufferPoolBytes?: number;
+  /** The replay server's redo log. @default server-sizing.ts's rule */
+  logFileBytes?: number;
+  /** The machine's memory, for the sizing rule. @default os.totalmem() */
+  memoryBytes?: number;
   /** Leave the restored server running and return it (the caller stops it). */
   start?: boolean;
   /** Show progress on a terminal / in logs. @default true */
@@ -69,11 +82,36 @@ export interface RestoreResult {
   durationMs: number;
   /** Time spent replaying chunks (after the base backup was in place and the server up). */
   replayMs: number;
+  /** Time of each phase, and the replay's rate. */
+  phases: RestorePhases;
+  /** The predicted restore time (rto.ts), printed with the plan. */
+  prediction: RestorePrediction;
+  /** How the replay server was sized (undefined for a dry run). */
+  sizing?: ServerSizing;
   datadir: string;
   /** server_id the restored server runs with (not the old primary's when replayed as a replica). */
   serverId?: number;
   /** The running restored server when `start` was asked. */
   server?: MariaDbServer;
+}
+
+/**
+ * The phases of a restore, in order, each in ms: plan (listing, manifests, the plan), fetch
+ * (download, check, decompress, unpack; for a dump also loading it), prepare (mariabackup
+ * --prepare), start (the replay server), replay (the chunks applied), finish (the applied position
+ * checked and made the binlog's, then the server stopped cleanly, or restarted with the durable
+ * settings when it is handed over).
+ */
+export interface RestorePhases {
+  planMs: number;
+  fetchMs: number;
+  prepareMs: number;
+  startMs: number;
+  replayMs: number;
+  finishMs: number;
+  replayTransactions: number;
+  /** Transactions per second of the replay phase (0 when nothing was replayed). */
+  replayTxPerSec: number;
 }
 
 /** The server's files next to the datadir: `<parent>/.<name>.squirrel/` (socket, error log, pid). */
@@ -94,25 +132,6 @@ function prepareDatadir(datadir: string): void {
   mkdirSync(datadir, { recursive: true });
 }
 
-/** Starts a private server on the restored datadir (the layout MariaDbServer expects, through a link). */
-async function startServer(datadir: string, serverId: number, mysqlUrl: string): Promise<MariaDbServer> {
-  const dir = serverDirFor(datadir);
-  rmSync(dir, { recursive: true, force: true });
-  mkdirSync(dir, { recursive: true });
-  symlinkSync(datadir, join(dir, 'data'));
-  const { user, password } = parseMysqlUrl(mysqlUrl);
-  // replay runs without a flush per commit (it is redone from scratch if interrupted); the
-  // durable settings are restored after it, and a clean stop flushes everything
-  return MariaDbServer.start({
-    dir,
-    keep: true,
-    serverId,
-    syncBinlog: 0,
-    innodbFlushLogAtTrxCommit: 2,
-    ...(user === 'root' ? { rootPassword: password } : {}),
-  });
-}
-
 export async function restore(deps: RestoreDeps, target: RestoreTarget, datadirIn: string, opts: RestoreOptions = {}): Promise<RestoreResult> {
   const startedMs = Date.now();
   const { log } = deps;
@@ -120,7 +139,10 @@ export async function restore(deps: RestoreDeps, target: RestoreTarget, datadirI
   const inventory = await readInventory(deps.objects, deps.stateStore, deps.prefix, deps.clusterId, { withMetadata: target.kind !== 'latest' });
   for (const bad of inventory.catalog.invalid) log.warn({ key: bad.key, problem: bad.message }, 'ignoring an invalid backup manifest');
   const plan = planRestore({ target, state: inventory.state, starts: inventory.starts, manifests: inventory.catalog.complete, chunks: inventory.chunks, prunedThrough: inventory.prunedThrough });
+  const phases: RestorePhases = { planMs: Date.now() - startedMs, fetchMs: 0, prepareMs: 0, startMs: 0, replayMs: 0, finishMs: 0, replayTransactions: 0, replayTxPerSec: 0 };
   for (const line of describePlan(plan)) deps.out?.(line);
+  const prediction = predictRestore(plan);
+  deps.out?.(describePrediction(prediction));
   log.info({ backupId: plan.backup.id, chunks: plan.chunks.length, bytes: plan.bytes, targetGtid: plan.targetGtid }, 'restore plan');
   const result: RestoreResult = {
     plan,
@@ -133,6 +155,8 @@ export async function restore(deps: RestoreDeps, target: RestoreTarget, datadirI
     stoppedBy: 'dry-run',
     durationMs: 0,
     replayMs: 0,
+    phases,
+    prediction,
     datadir,
   };
   if (opts.dryRun) return { ...result, durationMs: Date.now() - startedMs };
@@ -144,54 +168,89 @@ export async function restore(deps: RestoreDeps, target: RestoreTarget, datadirI
   // a replica skips events carrying its own server_id: the restored server takes another one
   const serverId = via === 'replica' ? replicaServerId(plan) : plan.backup.server.serverId;
   result.serverId = serverId;
+  const sizing = sizeReplayServer({
+    memoryBytes: opts.memoryBytes ?? totalmem(),
+    dataBytes: plan.backup.object.rawSizeBytes,
+    binlogBytes: plan.bytes.chunks,
+    cores: availableParallelism(),
+    ...(opts.bufferPoolBytes !== undefined ? { bufferPoolBytes: opts.bufferPoolBytes } : {}),
+    ...(opts.logFileBytes !== undefined ? { logFileBytes: opts.logFileBytes } : {}),
+    ...(opts.parallelThreads !== undefined ? { parallelThreads: opts.parallelThreads } : {}),
+  });
+  result.sizing = sizing;
+  deps.out?.(`replay server: ${sizing.reason}`);
+  log.info({ sizing }, 'replay server sizing');
+  const { user, password } = parseMysqlUrl(deps.mysqlUrl);
+  const serverOpts = { datadir, serverDir: serverDirFor(datadir), serverId, sizing, ...(user === 'root' ? { rootPassword: password } : {}) };
   const progressOn = opts.progress !== false;
   const backupProgress = progressOn ? new Progress({ label: `fetch ${plan.backup.id}`, totalBytes: plan.bytes.backup, log }) : undefined;
   let server: MariaDbServer | undefined;
+  const timed = async <T>(phase: 'fetchMs' | 'startMs' | 'replayMs' | 'finishMs', work: () => Promise<T>): Promise<T> => {
+    const t0 = Date.now();
+    try {
+      return await work();
+    } finally {
+      phases[phase] += Date.now() - t0;
+    }
+  };
   try {
     if (plan.backup.kind === 'physical') {
-      await unpackPhysical(deps.objects, plan.backup, datadir, backupProgress);
+      const times = await unpackPhysical(deps.objects, plan.backup, datadir, backupProgress, sizing.bufferPoolBytes);
+      Object.assign(phases, times);
       backupProgress?.done();
-      server = await startServer(datadir, serverId, deps.mysqlUrl);
+      server = await timed('startMs', () => startReplayServer(serverOpts));
     } else {
-      await checkBackupDigest(deps.objects, plan.backup);
-      server = await startServer(datadir, serverId, deps.mysqlUrl);
+      await timed('fetchMs', () => checkBackupDigest(deps.objects, plan.backup));
+      server = await timed('startMs', () => startReplayServer(serverOpts));
+      const running = server;
       // a fresh server's root has the password MariaDbServer set; the dump then installs the cluster's accounts
-      const file = clientOptionFile({ user: 'root', password: server.rootPassword, socket: server.socket });
+      const file = clientOptionFile({ user: 'root', password: running.rootPassword, socket: running.socket });
       try {
         // the dump is not binlogged (its rows are the backup, not transactions); the binlog then
         // starts at the backup's GTID position, so the replayed GTIDs follow on in strict mode
-        const client = ToolProcess.start('mariadb', [`--defaults-extra-file=${file.path}`, '--binary-mode', '--batch', '--init-command=SET sql_log_bin=0'], { stdout: 'ignore' });
-        await streamBackupInto(deps.objects, plan.backup, client, backupProgress);
-        backupProgress?.done();
-        await clientSql(file.path, `FLUSH PRIVILEGES; RESET MASTER;${plan.backup.binlog.gtid ? ` SET GLOBAL gtid_binlog_state = '${plan.backup.binlog.gtid.replace(/[^0-9,-]/g, '')}';` : ''}`);
+        await timed('fetchMs', async () => {
+          const client = ToolProcess.start('mariadb', [`--defaults-extra-file=${file.path}`, '--binary-mode', '--batch', '--init-command=SET sql_log_bin=0'], { stdout: 'ignore' });
+          await streamBackupInto(deps.objects, plan.backup, client, backupProgress);
+          backupProgress?.done();
+          await clientSql(file.path, `FLUSH PRIVILEGES; RESET MASTER;${plan.backup.binlog.gtid ? ` SET GLOBAL gtid_binlog_state = '${plan.backup.binlog.gtid.replace(/[^0-9,-]/g, '')}';` : ''}`);
+        });
       } finally {
         file.cleanup();
       }
     }
-    const replayStartedMs = Date.now();
-    const summary =
-      via === 'pipe'
-        ? await replayByPipe(deps, plan, server, progressOn)
-        : await replayByReplica(deps, plan, server, opts.parallelThreads);
+    const replaying = server;
+    const summary = await timed('replayMs', () => (via === 'pipe' ? replayByPipe(deps, plan, replaying, progressOn) : replayByReplica(deps, plan, replaying, sizing, progressOn)));
+    phases.replayTransactions = summary.transactions;
+    phases.replayTxPerSec = phases.replayMs > 0 ? Math.round((summary.transactions * 1000) / phases.replayMs) : 0;
     Object.assign(result, {
       chunks: summary.chunks,
       chunkBytes: summary.chunkBytes,
       transactions: summary.transactions,
       gtidPosition: summary.gtidPos || plan.backup.binlog.gtid,
       stoppedBy: summary.stoppedBy,
-      replayMs: Date.now() - replayStartedMs,
+      replayMs: phases.replayMs,
     });
     log.info({ transactions: summary.transactions, gtidPosition: result.gtidPosition, chunks: summary.chunks }, 'restore complete');
   } catch (err) {
     await server?.stop();
     throw err;
   }
-  if (opts.start) {
-    await server.query('SET GLOBAL sync_binlog = 1, GLOBAL innodb_flush_log_at_trx_commit = 1').catch((err) => log.warn({ err: String(err) }, 'cannot restore durable settings on the restored server'));
-    result.server = server;
-  }
-  else await server.stop();
+  // the replay's relaxed settings end with its server: a clean stop flushes every page, and the
+  // server handed over starts with the durable ones (innodb_doublewrite is settable only at startup)
+  const replayServer = server;
+  await timed('finishMs', () => replayServer.stop());
+  if (opts.start) result.server = await timed('finishMs', () => startReplayServer({ ...serverOpts, durable: true }));
+  for (const line of describePhases(phases)) deps.out?.(line);
   return { ...result, durationMs: Date.now() - startedMs };
+}
+
+/** The phase lines printed at the end of a restore. Pure. */
+export function describePhases(p: RestorePhases): string[] {
+  const sec = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+  return [
+    `phases:       plan ${sec(p.planMs)}, fetch ${sec(p.fetchMs)}, prepare ${sec(p.prepareMs)}, start ${sec(p.startMs)}, replay ${sec(p.replayMs)}, finish ${sec(p.finishMs)}`,
+    `replay:       ${p.replayTransactions} transaction(s) at ${p.replayTxPerSec} tx/s`,
+  ];
 }
 
 /**
@@ -228,7 +287,7 @@ async function replayByPipe(deps: RestoreDeps, plan: RestorePlan, server: MariaD
  * pipe uses. Afterwards the server's binlog state is set to the applied position, so that a
  * promoted server's own transactions continue after it in every domain.
  */
-async function replayByReplica(deps: RestoreDeps, plan: RestorePlan, server: MariaDbServer, parallelThreads?: number): Promise<ReplaySummary> {
+async function replayByReplica(deps: RestoreDeps, plan: RestorePlan, server: MariaDbServer, sizing: ServerSizing, progressOn: boolean): Promise<ReplaySummary> {
   let target = plan.targetGtid;
   let counted: ReplaySummary | undefined;
   if (!plan.targetExact) {
@@ -239,20 +298,24 @@ async function replayByReplica(deps: RestoreDeps, plan: RestorePlan, server: Mar
   const base = plan.backup.binlog.gtid;
   const transactions = counted?.transactions ?? gtidDistance(base, target);
   if (target && target !== base && transactions > 0) {
+    const progress = progressOn ? new Progress({ label: 'replay', unit: 'transactions', totalBytes: transactions, log: deps.log }) : undefined;
     await replayViaFakePrimary({
       server,
       serverName: `the restored server (${server.socket})`,
       primary: { objects: deps.objects, stateStore: deps.stateStore, prefix: deps.prefix, clusterId: deps.clusterId },
       target,
       startGtid: base,
-      ...(parallelThreads ? { parallelThreads } : {}),
+      parallelThreads: sizing.parallelThreads,
+      domainParallelThreads: sizing.domainParallelThreads,
       log: deps.log,
+      ...(progress ? { onProgress: (applied: string) => progress.set(gtidDistance(base, applied)) } : {}),
     }).catch((err) => {
       // the fake primary names a missing or damaged object in the replica's error: refuse with it
       const named = /binlog chain broken at (\S+?):|chunk seq \d+ is missing/.exec(err instanceof Error ? err.message : '');
       if (named) throw new RestoreRefusedError(named[1] ?? named[0], `replay stopped before a missing or damaged object: ${(err as Error).message}`, { cause: err });
       throw err;
     });
+    progress?.done();
     await server.query('RESET MASTER');
     await server.query(`SET GLOBAL gtid_binlog_state = '${formatMariaGtidList(parseMariaGtidList(target))}'`);
   }
@@ -266,10 +329,4 @@ async function replayByReplica(deps: RestoreDeps, plan: RestorePlan, server: Mar
     chunks: plan.chunks.length,
     chunkBytes: plan.bytes.chunks,
   };
-}
-
-/** Transactions between two GTID positions (per domain, the difference of sequence numbers). */
-export function gtidDistance(from: string, to: string): number {
-  const a = from ? parseMariaGtidList(from) : [];
-  return (to ? parseMariaGtidList(to) : []).reduce((n, t) => n + Math.max(0, t.seqNo - (a.find((g) => g.domainId === t.domainId)?.seqNo ?? 0)), 0);
 }

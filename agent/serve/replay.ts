@@ -45,6 +45,8 @@ export interface ReplayOptions {
   startGtid?: string;
   /** @default os.availableParallelism() */
   parallelThreads?: number;
+  /** slave_domain_parallel_threads: the most of them one domain may hold (0: all). @default as the server has it */
+  domainParallelThreads?: number;
   /** @default 'optimistic' */
   parallelMode?: 'optimistic' | 'conservative' | 'aggressive' | 'minimal' | 'none';
   /** Give up (and stop the replica) after this long. @default no limit */
@@ -90,7 +92,7 @@ export async function replayViaFakePrimary(opts: ReplayOptions): Promise<ReplayR
     owned = await startFakePrimary({ ...opts.primary, user: 'squirrel_replay', password, log, follow: false, until: { gtid: formatMariaGtidList(target) } });
     endpoint = { host: owned.host, port: owned.port, serverId: owned.serverId, user: 'squirrel_replay', password };
   }
-  const saved = await one(server, 'SELECT @@server_id AS serverId, @@global.slave_parallel_threads AS threads, @@global.slave_parallel_mode AS mode');
+  const saved = await one(server, 'SELECT @@server_id AS serverId, @@global.slave_parallel_threads AS threads, @@global.slave_parallel_mode AS mode, @@global.slave_domain_parallel_threads AS domainThreads');
   try {
     const ownId = Number(saved.serverId);
     const clash = target.find((g) => g.serverId === ownId);
@@ -104,6 +106,7 @@ export async function replayViaFakePrimary(opts: ReplayOptions): Promise<ReplayR
     const threads = opts.parallelThreads ?? availableParallelism();
     await server.query(`SET GLOBAL slave_parallel_threads = ${Math.max(0, Math.floor(threads))}`);
     await server.query(`SET GLOBAL slave_parallel_mode = ${quote(opts.parallelMode ?? 'optimistic')}`);
+    if (opts.domainParallelThreads !== undefined) await server.query(`SET GLOBAL slave_domain_parallel_threads = ${Math.max(0, Math.floor(opts.domainParallelThreads))}`);
     if (opts.startGtid !== undefined) await server.query(`SET GLOBAL gtid_slave_pos = ${quote(formatMariaGtidList(parseMariaGtidList(opts.startGtid)))}`);
     await server.query(
       `CHANGE MASTER TO MASTER_HOST=${quote(endpoint.host)}, MASTER_PORT=${endpoint.port}, MASTER_USER=${quote(endpoint.user)}, ` +
@@ -120,6 +123,7 @@ export async function replayViaFakePrimary(opts: ReplayOptions): Promise<ReplayR
     await server.query('RESET SLAVE ALL').catch(() => undefined);
     await server.query(`SET GLOBAL slave_parallel_threads = ${Number(saved.threads ?? 0)}`).catch(() => undefined);
     await server.query(`SET GLOBAL slave_parallel_mode = ${quote(String(saved.mode ?? 'optimistic'))}`).catch(() => undefined);
+    await server.query(`SET GLOBAL slave_domain_parallel_threads = ${Number(saved.domainThreads ?? 0)}`).catch(() => undefined);
     await owned?.stop();
   }
 }

@@ -33,17 +33,31 @@ describe('backup, restore and prune commands', () => {
     assert.equal(dry.code, 0, dry.stderr);
     assert.match(dry.stdout, new RegExp(`base backup: +${manifest.id}`));
     assert.match(dry.stdout, /restores to: +GTID position 0-1-\d+/);
+    // the plan comes with a predicted restore time, and so does status
+    assert.match(dry.stdout, /predicted: +\d+:\d\d \(fetch .*replay 20 tx /);
+    const st = await run(['status', '--json'], env);
+    assert.equal(st.code, 0, st.stderr);
+    const predicted = (JSON.parse(st.stdout) as { predictedRestore: { backupId: string; transactions: number; seconds: number } }).predictedRestore;
+    assert.deepEqual([predicted.backupId, predicted.transactions], [manifest.id, 20]);
+    assert.ok(predicted.seconds > 0);
 
-    const r = await run(['restore', '--target', 'latest', '--datadir', datadir, '--start', '--json'], env);
+    const r = await run(['restore', '--target', 'latest', '--datadir', datadir, '--start', '--json', '--buffer-pool', '256M'], env);
     assert.equal(r.code, 0, r.stderr);
-    const result = JSON.parse(r.stdout) as { transactions: number; server: { pid: number; socket: string } };
+    const result = JSON.parse(r.stdout) as { transactions: number; server: { pid: number; socket: string }; phases: Record<string, number>; sizing: { bufferPoolBytes: number } };
     t.after(() => {
       if (pidAlive(result.server.pid)) process.kill(result.server.pid, 'SIGKILL');
     });
     assert.ok(pidAlive(result.server.pid), 'the restored server outlives the command');
+    // the JSON times every phase and counts the replay; --buffer-pool overrides the sizing rule
+    assert.deepEqual(Object.keys(result.phases), ['planMs', 'fetchMs', 'prepareMs', 'startMs', 'replayMs', 'finishMs', 'replayTransactions', 'replayTxPerSec']);
+    assert.equal(result.phases.replayTransactions, result.transactions);
+    assert.equal(result.sizing.bufferPoolBytes, 256 * 1024 * 1024);
     const conn = await mysql.createConnection({ socketPath: result.server.socket, user: 'root', password: server.rootPassword });
     const [rows] = await conn.query('SELECT COUNT(*) AS n FROM app.seq');
+    const [settings] = await conn.query('SELECT @@innodb_buffer_pool_size AS pool, @@innodb_doublewrite AS dw, @@innodb_flush_log_at_trx_commit AS flush, @@sync_binlog AS sb');
     await conn.end();
+    // the server handed over keeps the restore's sizing, with every durable setting
+    assert.deepEqual((settings as Record<string, number>[])[0], { pool: 256 * 1024 * 1024, dw: 1, flush: 1, sb: 1 });
     assert.equal((rows as { n: number }[])[0]!.n, 40);
     process.kill(result.server.pid, 'SIGTERM');
     for (let i = 0; i < 200 && pidAlive(result.server.pid); i++) await new Promise((r) => setTimeout(r, 100));

@@ -52,6 +52,14 @@ describe('restore to latest', () => {
     assert.equal(result.backupId, manifest.id);
     assert.ok(result.transactions > 0);
 
+    // AND the phases are timed, the replay counted, and the server handed over is sized by the rule with durable settings
+    assert.equal(result.phases.replayTransactions, result.transactions);
+    assert.ok(result.phases.fetchMs > 0 && result.phases.prepareMs > 0 && result.phases.replayMs > 0 && result.phases.finishMs > 0, JSON.stringify(result.phases));
+    const [handed] = await result.server!.query<Record<string, number>[]>(
+      'SELECT @@innodb_buffer_pool_size AS pool, @@innodb_doublewrite AS dw, @@sync_binlog AS sb, @@innodb_flush_log_at_trx_commit AS flush',
+    );
+    assert.deepEqual(handed, { pool: result.sizing!.bufferPoolBytes, dw: 1, sb: 1, flush: 1 });
+
     await t.test('and to a time in the middle of the load: a prefix ending in that second', async (st) => {
       const at = writer.committedAt.get(250)!;
       const second = Math.floor(at / 1000) * 1000;

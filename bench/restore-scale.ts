@@ -1,0 +1,270 @@
+/**
+ * Benchmark: restore at scale, phase by phase, against a real replica in the same run.
+ *   1. A primary (durable settings) with the agent streaming to the local S3 stand-in; sysbench
+ *      `oltp_write_only` prepare of `--tables` × `--scale` rows; a physical base backup.
+ *   2. `--load-seconds` of sysbench load (8 threads): the tail, written at the primary's rate.
+ *   3. baseline: the base backup unpacked into a server with the restore's own sizing and settings
+ *      (replay-server.ts), made a replica of the *real* primary, applying the same tail.
+ *   4. kill -9 of the primary; `restore --target latest` (agent/restore/restore.ts), phase by phase.
+ *   5. before: the same tail through the fake primary into a server with the old, test-harness
+ *      sizing (16 MiB pool, 8 MiB redo log, as many applier threads as cores), stopped after
+ *      `--before-max-seconds` (its rate is what counts).
+ *   6. `--sweep 2,8,16` (run before 4 and 5): the after settings with other applier thread counts (the measurement
+ *      behind replayParallelism in server-sizing.ts).
+ * Every replay is checked with CHECKSUM TABLE against the primary. Results: bench/results/restore-scale.json.
+ *
+ *   node dist/bench/restore-scale.js [--scale 400000] [--tables 8] [--load-seconds 60] [--reps 1] [--before-max-seconds 180] [--sweep 2,8,16]
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { availableParallelism, totalmem, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { takeBaseBackup } from '../agent/backup/base-backup.js';
+import { buildStreamer, objectStoreFor } from '../agent/cli/agent.js';
+import { localAgentConfig } from '../agent/local/catch-up.js';
+import { MariaDbServer } from '../agent/local/mariadb.js';
+import { startLocalStack } from '../agent/local/stack.js';
+import { silentLogger } from '../agent/log.js';
+import { unpackPhysical } from '../agent/restore/base-fetch.js';
+import { startReplayServer } from '../agent/restore/replay-server.js';
+import { gtidDistance, restore, type RestoreResult } from '../agent/restore/restore.js';
+import { sizeReplayServer, type ServerSizing } from '../agent/restore/server-sizing.js';
+import { sleep } from '../agent/retry.js';
+import { replayViaFakePrimary } from '../agent/serve/replay.js';
+import { ClusterStateRepo } from '../agent/stream/cluster-state.js';
+import { openStateStore } from '../agent/wiring.js';
+import { machine, median, say, writeResults } from './common.js';
+
+const args = process.argv.slice(2);
+const option = (name: string, fallback: number) => {
+  const i = args.indexOf(name);
+  return i >= 0 ? Number(args[i + 1]) : fallback;
+};
+const SCALE = option('--scale', 400_000);
+const TABLES = option('--tables', 8);
+const LOAD_SECONDS = option('--load-seconds', 60);
+const REPS = option('--reps', 1);
+const BEFORE_MAX_SECONDS = option('--before-max-seconds', 180);
+const sweepAt = args.indexOf('--sweep');
+const SWEEP = sweepAt >= 0 ? args[sweepAt + 1]!.split(',').map(Number) : [];
+const CLUSTER = 'bench-restore-scale';
+
+/** CPU seconds (user + system) a process has used so far, from /proc. */
+function cpuSecondsOf(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+  } catch {
+    return NaN;
+  }
+}
+const ownCpuSeconds = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+};
+
+const sh = (cmd: string, argv: string[]) => execFileSync(cmd, argv, { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 }).trim();
+const sec = (ms: number) => Math.round(ms / 100) / 10;
+
+async function checksums(server: { query: MariaDbServer['query'] }): Promise<string> {
+  const names = Array.from({ length: TABLES }, (_, i) => `sbtest.sbtest${i + 1}`);
+  const rows = await server.query<{ Table: string; Checksum: string | number }[]>(`CHECKSUM TABLE ${names.join(', ')}`);
+  return rows.map((r) => `${r.Table}=${r.Checksum}`).join(' ');
+}
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  const work = mkdtempSync(join(tmpdir(), 'sq-bench-restore-scale-'));
+  // the primary as production runs it: durable, sized for a 2 GB working set
+  const primary = await MariaDbServer.start({ serverId: 1, syncBinlog: 1, innodbFlushLogAtTrxCommit: 1, innodbSizes: { bufferPoolBytes: 2 ** 31, logFileBytes: 2 ** 29 }, extraArgs: ['--max-connections=200'] });
+  const stack = await startLocalStack();
+  const cleanups: (() => Promise<unknown>)[] = [() => primary.stop(), () => stack.stop()];
+  try {
+    await primary.query('RESET MASTER');
+    const config = { ...localAgentConfig(stack, primary.url, CLUSTER), agentId: 'bench' };
+    const { streamer, close } = buildStreamer(config, silentLogger, 'oldest');
+    const running = streamer.run();
+    const repo = new ClusterStateRepo(openStateStore(config), CLUSTER);
+    const caughtUp = async () => {
+      const [status] = await primary.query<{ File: string; Position: number }[]>('SHOW MASTER STATUS');
+      for (;;) {
+        const d = (await repo.read())?.durable;
+        if (d && d.file === status!.File && d.end >= Number(status!.Position)) return;
+        await sleep(200);
+      }
+    };
+    const sb = ['--db-driver=mysql', '--mysql-host=127.0.0.1', `--mysql-port=${primary.port}`, '--mysql-user=root', `--mysql-password=${primary.rootPassword}`, '--mysql-db=sbtest', `--tables=${TABLES}`, `--table-size=${SCALE}`];
+
+    // ---- 1. the database and its base backup
+    let t0 = Date.now();
+    await primary.query('CREATE DATABASE sbtest');
+    sh('sysbench', ['oltp_write_only', ...sb, '--threads=2', 'prepare']);
+    const prepareSeconds = sec(Date.now() - t0);
+    await caughtUp();
+    const [{ datadirBytes } = { datadirBytes: 0 }] = await primary.query<{ datadirBytes: number }[]>(
+      "SELECT SUM(data_length + index_length) AS datadirBytes FROM information_schema.tables WHERE table_schema = 'sbtest'",
+    );
+    say(`database: ${TABLES} × ${SCALE} rows, ${(Number(datadirBytes) / 2 ** 30).toFixed(2)} GiB of tables, prepared in ${prepareSeconds} s`);
+    t0 = Date.now();
+    const manifest = await takeBaseBackup({ objects: objectStoreFor(config), state: repo, prefix: '', clusterId: CLUSTER, mysqlUrl: primary.url, log: silentLogger }, { kind: 'physical', progress: false, durableTimeoutMs: 120_000 });
+    const backupSeconds = sec(Date.now() - t0);
+    say(`base backup: ${(manifest.object.rawSizeBytes / 2 ** 20).toFixed(0)} MiB raw, ${(manifest.object.sizeBytes / 2 ** 20).toFixed(0)} MiB stored, ${backupSeconds} s`);
+
+    // ---- 2. the tail
+    const loadOut = sh('sysbench', ['oltp_write_only', ...sb, '--threads=8', `--time=${LOAD_SECONDS}`, '--report-interval=0', 'run']);
+    const written = /transactions:\s+(\d+)\s+\(([\d.]+) per sec/.exec(loadOut);
+    const primaryTxPerSec = Number(written?.[2] ?? NaN);
+    await caughtUp();
+    await streamer.stop();
+    await running;
+    await close();
+    const [{ pos: target } = { pos: '' }] = await primary.query<{ pos: string }[]>('SELECT @@gtid_binlog_pos AS pos');
+    const tailTransactions = gtidDistance(manifest.binlog.gtid, target);
+    const primarySums = await checksums(primary);
+    const objects = objectStoreFor(config);
+    const stateStore = openStateStore(config);
+    const restoreDeps = { objects, stateStore, prefix: '', clusterId: CLUSTER, mysqlUrl: primary.url, log: silentLogger };
+    // the restore's own plan: the chunk bytes its sizing rule sees
+    const tailBytes = (await restore(restoreDeps, { kind: 'latest' }, join(work, 'dry'), { dryRun: true, progress: false })).plan.bytes.chunks;
+    say(`tail: ${tailTransactions} transactions written at ${primaryTxPerSec} tx/s in ${LOAD_SECONDS} s; ${(tailBytes / 2 ** 20).toFixed(0)} MiB of chunks to replay`);
+
+    const sizing = sizeReplayServer({ memoryBytes: totalmem(), dataBytes: manifest.object.rawSizeBytes, binlogBytes: tailBytes, cores: availableParallelism() });
+    say(`rule: ${sizing.reason}`);
+
+    /** The backup unpacked and prepared into a new datadir. */
+    let n = 0;
+    const unpack = async (useMemoryBytes: number) => {
+      const dir = join(work, `r${++n}`);
+      mkdirSync(join(dir, 'data'), { recursive: true });
+      const times = await unpackPhysical(objects, manifest, join(dir, 'data'), undefined, useMemoryBytes);
+      return { dir, datadir: join(dir, 'data'), times };
+    };
+    /**
+     * CPU used during a run by this process (the fake primary, or the restore around it) and by
+     * the local S3 stand-in (s3rver, a child process): what the appliers did not get of the cores.
+     */
+    const cpu = () => {
+      const at = { own: ownCpuSeconds(), s3: cpuSecondsOf(stack.s3.pid) };
+      return () => ({ ownCpuSeconds: Math.round((ownCpuSeconds() - at.own) * 10) / 10, s3rverCpuSeconds: Math.round((cpuSecondsOf(stack.s3.pid) - at.s3) * 10) / 10 });
+    };
+    type Run = {
+      variant: string;
+      rep: number;
+      replaySeconds: number;
+      transactions: number;
+      txPerSec: number;
+      complete: boolean;
+      phases?: RestoreResult['phases'];
+      threads: number;
+      cpu?: { ownCpuSeconds: number; s3rverCpuSeconds: number };
+    };
+    const runs: Run[] = [];
+    const record = (r: Run) => {
+      runs.push(r);
+      say(`${r.variant.padEnd(10)} rep ${r.rep}: ${r.transactions} tx in ${r.replaySeconds} s = ${r.txPerSec} tx/s${r.complete ? '' : ' (stopped early)'}${r.cpu ? ` cpu ${JSON.stringify(r.cpu)}` : ''}${r.phases ? ` phases ${JSON.stringify(r.phases)}` : ''}`);
+    };
+
+    /** A replica with the given settings, from the backup, applying the tail from `source`. */
+    const replica = async (variant: string, rep: number, s: ServerSizing, source: 'primary' | 'fake', old = false, timeoutMs?: number) => {
+      const { dir, datadir } = await unpack(old ? 100 * 2 ** 20 : s.bufferPoolBytes);
+      const server = old
+        ? await MariaDbServer.start({ dir, keep: true, serverId: 2, syncBinlog: 0, innodbFlushLogAtTrxCommit: 2, rootPassword: primary.rootPassword })
+        : await startReplayServer({ datadir, serverDir: join(dir, 'srv'), serverId: 2, sizing: s, rootPassword: primary.rootPassword });
+      try {
+        const t = Date.now();
+        const used = cpu();
+        let applied = '';
+        let complete = true;
+        try {
+          await replayViaFakePrimary({
+            server,
+            serverName: variant,
+            primary:
+              source === 'primary'
+                ? { host: primary.host, port: primary.port, serverId: 1, user: 'root', password: primary.rootPassword }
+                : { objects, stateStore, prefix: '', clusterId: CLUSTER },
+            target,
+            startGtid: manifest.binlog.gtid,
+            parallelThreads: s.parallelThreads,
+            ...(old ? {} : { domainParallelThreads: s.domainParallelThreads }),
+            log: silentLogger,
+            onProgress: (p) => (applied = p),
+            ...(timeoutMs ? { timeoutMs } : {}),
+          });
+        } catch (err) {
+          if (!timeoutMs || !/not reached after/.test(String(err))) throw err;
+          complete = false;
+        }
+        const ms = Date.now() - t;
+        const cpuUsed = used();
+        const transactions = complete ? tailTransactions : gtidDistance(manifest.binlog.gtid, applied);
+        if (complete && (await checksums(server)) !== primarySums) throw new Error(`${variant}: tables differ from the primary`);
+        record({ variant, rep, replaySeconds: sec(ms), transactions, txPerSec: Math.round((transactions * 1000) / ms), complete, threads: s.parallelThreads, cpu: cpuUsed });
+      } finally {
+        await server.stop();
+        rmSync(dir, { recursive: true, force: true });
+      }
+    };
+
+    const restoreLatest = async (rep: number) => {
+      const datadir = join(work, `restore-${rep}`, 'data');
+      const used = cpu();
+      const result = await restore(restoreDeps, { kind: 'latest' }, datadir, { progress: false, start: true });
+      try {
+        if ((await checksums(result.server!)) !== primarySums) throw new Error('restore: tables differ from the primary');
+      } finally {
+        await result.server!.stop();
+        rmSync(join(work, `restore-${rep}`), { recursive: true, force: true });
+      }
+      const p = result.phases;
+      // the whole restore's CPU (fetch and prepare included): an upper bound for the replay's
+      const cpuUsed = used();
+      record({ variant: 'restore', rep, replaySeconds: sec(p.replayMs), transactions: p.replayTransactions, txPerSec: p.replayTxPerSec, complete: true, phases: p, threads: sizing.parallelThreads, cpu: cpuUsed });
+      return result;
+    };
+
+    // ---- 3. baseline (the real primary still up), 4. restore after kill -9, interleaved per rep
+    for (let rep = 1; rep <= REPS; rep++) await replica('baseline', rep, sizing, 'primary');
+    await primary.kill9();
+    // ---- 6. applier threads (first: the fake primary's first run is not then the restore's)
+    for (const threads of SWEEP) await replica(`threads-${threads}`, 1, { ...sizing, parallelThreads: threads }, 'fake');
+    let lastRestore: RestoreResult | undefined;
+    for (let rep = 1; rep <= REPS; rep++) lastRestore = await restoreLatest(rep);
+    // ---- 5. before: the test-harness sizing, as restore ran before this change
+    const old = { ...sizing, parallelThreads: availableParallelism(), bufferPoolBytes: 16 * 2 ** 20, logFileBytes: 8 * 2 ** 20 };
+    await replica('before', 1, old, 'fake', true, BEFORE_MAX_SECONDS * 1000);
+
+    const med = (variant: string, f: (r: Run) => number) => median(runs.filter((r) => r.variant === variant).map(f));
+    const replayTxPerSec = med('restore', (r) => r.txPerSec);
+    const baselineTxPerSec = med('baseline', (r) => r.txPerSec);
+    const beforeTxPerSec = med('before', (r) => r.txPerSec);
+    const ratios = {
+      restoreVsBaseline: replayTxPerSec / baselineTxPerSec,
+      restoreVsPrimaryWrite: replayTxPerSec / primaryTxPerSec,
+      restoreVsBefore: replayTxPerSec / beforeTxPerSec,
+    };
+    const result = {
+      benchmark: 'restore-scale',
+      command: `node dist/bench/restore-scale.js ${args.join(' ')}`.trim(),
+      machine: machine(),
+      versions: { sysbench: sh('sysbench', ['--version']) },
+      parameters: { tables: TABLES, scale: SCALE, loadSeconds: LOAD_SECONDS, reps: REPS, beforeMaxSeconds: BEFORE_MAX_SECONDS, sweep: SWEEP },
+      database: { tableBytes: Number(datadirBytes), prepareSeconds, backupRawBytes: manifest.object.rawSizeBytes, backupStoredBytes: manifest.object.sizeBytes, backupSeconds },
+      tail: { transactions: tailTransactions, primaryTxPerSec, chunkBytes: tailBytes },
+      rule: sizing,
+      before: { bufferPoolBytes: old.bufferPoolBytes, logFileBytes: old.logFileBytes, parallelThreads: old.parallelThreads, syncBinlog: 0, innodbFlushLogAtTrxCommit: 2, doublewrite: 1 },
+      runs,
+      medians: { replayTxPerSec, baselineTxPerSec, beforeTxPerSec, restorePhases: lastRestore?.phases },
+      ratios,
+      goals: { replayAtLeast095xBaseline: ratios.restoreVsBaseline >= 0.95, replayAtLeast3xPrimary: ratios.restoreVsPrimaryWrite >= 3 },
+      totalSeconds: sec(Date.now() - started),
+    };
+    const path = writeResults(args.includes('--out') ? args[args.indexOf('--out') + 1]! : 'restore-scale', result);
+    say(`ratios: restore/baseline ${ratios.restoreVsBaseline.toFixed(2)}x, restore/primary-write ${ratios.restoreVsPrimaryWrite.toFixed(2)}x, restore/before ${ratios.restoreVsBefore.toFixed(2)}x -> ${path}`);
+  } finally {
+    for (const c of cleanups) await c().catch(() => undefined);
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+await main();
