@@ -138,26 +138,14 @@ export class Progress {
       return;
     }
     const f = progressFigures(s);
-    if (s.unit === 'transactions') {
-      this.opts.log.info(
-        {
-          progress: s.label,
-          doneTransactions: s.doneBytes,
-          totalTransactions: s.totalBytes,
-          transactionsPerSec: Math.round(f.rateBytesPerSec),
-          percent: f.percent === undefined ? undefined : Math.round(f.percent * 10) / 10,
-          etaSec: f.etaSec === undefined ? undefined : Math.round(f.etaSec),
-        },
-        final ? `${s.label}: done` : `${s.label}: progress`,
-      );
-      return;
-    }
+    // the same figures, named for what is counted
+    const [done, total, rate] = s.unit === 'transactions' ? ['doneTransactions', 'totalTransactions', 'transactionsPerSec'] : ['doneBytes', 'totalBytes', 'rateBytesPerSec'];
     this.opts.log.info(
       {
         progress: s.label,
-        doneBytes: s.doneBytes,
-        totalBytes: s.totalBytes,
-        rateBytesPerSec: Math.round(f.rateBytesPerSec),
+        [done]: s.doneBytes,
+        [total]: s.totalBytes,
+        [rate]: Math.round(f.rateBytesPerSec),
         percent: f.percent === undefined ? undefined : Math.round(f.percent * 10) / 10,
         etaSec: f.etaSec === undefined ? undefined : Math.round(f.etaSec),
       },

@@ -229,11 +229,6 @@ export class Shipper {
   }
 
   /**
-   * Makes `p` durable, together with every later chunk whose upload has already finished: one
-   * conditional write covers them all (from the last durable seq to the newest contiguous one),
-   * so a slow state store does not hold the stream back one write per chunk.
-   */
-  /**
    * A spilled transaction was uploaded to a staging object while it streamed: copy it into place
    * (write-once, with the chunk's metadata) and drop the staging object. False when the staging
    * upload failed or differs, or the transaction is larger than the store copies (S3: 5 GiB):
@@ -266,6 +261,11 @@ export class Shipper {
     return true;
   }
 
+  /**
+   * Makes `p` durable, together with every later chunk whose upload has already finished: one
+   * conditional write covers them all (from the last durable seq to the newest contiguous one),
+   * so a slow state store does not hold the stream back one write per chunk.
+   */
   private async advanceTo(p: Pending): Promise<void> {
     this.throwIfFatal();
     if (this.last && this.last.epoch === this.opts.epoch && p.seq <= this.advancedSeq) return; // covered by an earlier batch
