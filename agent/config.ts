@@ -51,6 +51,17 @@ export const configSchema = z.object({
   stopTimeoutMs: z.coerce.number().int().min(1000, 'at least 1000 (ms)').max(3_600_000, 'at most 3600000 (ms)'),
   /** Identity of this agent in the cluster's lease; stable across restarts. Default: host name and server address. */
   agentId: z.string().min(1).max(200),
+  /**
+   * The instance this agent's server runs on (EC2: its instance id). A claim names its primary by
+   * instance id and port when it has one; without it, by host and port of mysqlUrl.
+   */
+  instanceId: z.string().min(1).max(200),
+  /** Where the agent keeps its process lock (one agent per server). Default: under the system temp dir, per cluster and server. */
+  stateDir: z.string().min(1),
+  /** What a fenced agent does to its server: make it read-only, or shut it down. */
+  fenceAction: z.enum(['read-only', 'shutdown']),
+  /** An agent that cannot renew its lease for leaseMs fences its own server (docs/fencing.md). */
+  selfFence: z.preprocess((v) => (v === 'true' ? true : v === 'false' ? false : v), z.boolean()),
   /** Write chunks and backups to this local directory (a mounted volume) instead of S3. */
   storeDir: z.string().min(1),
   /** `squirrel agent` takes a base backup once the newest complete one is this old (e.g. 24h). Unset: never. */
@@ -78,6 +89,8 @@ export const defaults: Partial<Config> = {
   heartbeatIntervalMs: 1000,
   leaseMs: 15_000,
   stopTimeoutMs: 10_000,
+  fenceAction: 'read-only',
+  selfFence: true,
   backupKind: 'physical',
   pruneInterval: '1h',
   serveUser: 'squirrel',

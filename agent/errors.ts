@@ -184,6 +184,37 @@ export class LeaseHeldError extends SquirrelError {
   }
 }
 
+/** The epoch belongs to another server: its claim named another primary than this agent's. */
+export class NotPrimaryError extends SquirrelError {
+  readonly code = 'NOT_PRIMARY';
+  constructor(readonly clusterId: string, readonly epoch: number, readonly primary: string, readonly own: string, details: ErrorDetails = {}) {
+    super(`epoch ${epoch} of cluster ${clusterId} was claimed for ${primary}; this agent's server is ${own}`, {
+      hint: 'Only the agent of the server an epoch was claimed for may stream it. If this server was the old primary, it is fenced: keep it read-only and rebuild it from a restore. Set instanceId in the agent configuration if the claim names instances.',
+      ...details,
+    });
+  }
+}
+
+/** The next epoch may not be claimed yet: the current epoch's lease is live (or within the margin after its expiry). */
+export class LeaseLiveError extends SquirrelError {
+  readonly code = 'LEASE_LIVE';
+  override readonly retryable = true;
+  constructor(readonly clusterId: string, readonly holder: string, readonly expiresAt: number, readonly marginMs: number, details: ErrorDetails = {}) {
+    super(`cluster ${clusterId}: the lease of ${holder} is live until ${new Date(expiresAt).toISOString()}; a claim waits until ${marginMs} ms after that`, {
+      hint: 'An agent that cannot renew its lease fences its own server before the lease expires; claim after the expiry plus the margin, or force the claim only when the old primary is known stopped.',
+      ...details,
+    });
+  }
+}
+
+/** A status change was refused: the status moved first, or the change is not allowed. */
+export class StatusChangeError extends SquirrelError {
+  readonly code = 'STATUS_CHANGE';
+  constructor(readonly clusterId: string, readonly from: string, readonly to: string, readonly found: string, details: ErrorDetails = {}) {
+    super(from === found ? `cluster ${clusterId}: status ${from} may not change to ${to}` : `cluster ${clusterId}: status is ${found}, not ${from}; not changed to ${to}`, details);
+  }
+}
+
 /** The durable position is not where this agent left it: something else advanced it. */
 export class PositionConflictError extends SquirrelError {
   readonly code = 'POSITION_CONFLICT';

@@ -23,7 +23,7 @@ import { startLocalStack } from '../agent/local/stack.js';
 import { silentLogger } from '../agent/log.js';
 import { restore } from '../agent/restore/restore.js';
 import { sleep } from '../agent/retry.js';
-import { ClusterStateRepo } from '../agent/stream/cluster-state.js';
+import { ClusterStateRepo } from '../agent/cluster/repo.js';
 import { toolVersion } from '../agent/tools/tool-process.js';
 import { openStateStore } from '../agent/wiring.js';
 import { machine, median, say, writeResults } from './common.js';

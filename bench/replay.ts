@@ -22,7 +22,7 @@ import { startLocalStack } from '../agent/local/stack.js';
 import { createLogger, silentLogger } from '../agent/log.js';
 import { sleep } from '../agent/retry.js';
 import { replayViaFakePrimary } from '../agent/serve/replay.js';
-import { ClusterStateRepo } from '../agent/stream/cluster-state.js';
+import { ClusterStateRepo } from '../agent/cluster/repo.js';
 import { openStateStore } from '../agent/wiring.js';
 
 const args = process.argv.slice(2);

@@ -31,7 +31,7 @@ import { gtidDistance, restore, type RestoreResult } from '../agent/restore/rest
 import { sizeReplayServer, type ServerSizing } from '../agent/restore/server-sizing.js';
 import { sleep } from '../agent/retry.js';
 import { replayViaFakePrimary } from '../agent/serve/replay.js';
-import { ClusterStateRepo } from '../agent/stream/cluster-state.js';
+import { ClusterStateRepo } from '../agent/cluster/repo.js';
 import { openStateStore } from '../agent/wiring.js';
 import { machine, median, say, writeResults } from './common.js';
 

@@ -20,7 +20,7 @@ import { MariaDbServer } from '../agent/local/mariadb.js';
 import { startLocalStack, type LocalStack } from '../agent/local/stack.js';
 import { sha256Hex } from '../agent/store/bytes.js';
 import { sleep } from '../agent/retry.js';
-import { ClusterStateRepo } from '../agent/stream/cluster-state.js';
+import { ClusterStateRepo } from '../agent/cluster/repo.js';
 import { openObjectStore, openStateStore } from '../agent/wiring.js';
 import { AgentProcess } from '../test/harness/agent-process.js';
 import { machine, median, peakRssMiB, percentile, say, writeResults } from './common.js';

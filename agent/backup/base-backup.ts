@@ -10,7 +10,7 @@ import type { ObjectStore } from '../ports/object-store.js';
 import { Progress } from '../progress.js';
 import { sleep } from '../retry.js';
 import { sha256Hex } from '../store/bytes.js';
-import type { ClusterStateRepo } from '../stream/cluster-state.js';
+import type { ClusterStateRepo } from '../cluster/repo.js';
 import { clientOptionFile, clientTargetFromUrl } from '../tools/client-options.js';
 import { Meter } from '../tools/meter.js';
 import { ToolProcess, toolVersion } from '../tools/tool-process.js';

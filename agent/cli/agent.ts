@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { randomUUID } from 'node:crypto';
 import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { defaults, parseMysqlUrl, type Config } from '../config.js';
 import { ServerConfigError } from '../errors.js';
 import { stagingPrefix } from '../keys.js';
@@ -9,10 +10,12 @@ import { Maintenance, type MaintenanceDeps } from '../maintenance.js';
 import type { ObjectStore } from '../ports/object-store.js';
 import { evaluate, gatherFacts } from '../preflight.js';
 import { parseDuration } from '../retention/prune.js';
+import { sleep } from '../retry.js';
 import { FsObjectStore } from '../store/fs-object-store.js';
 import { StreamClassifier } from '../stream/classifier.js';
-import { ClusterStateRepo } from '../stream/cluster-state.js';
+import { ClusterStateRepo } from '../cluster/repo.js';
 import { ServerBinlogSource } from '../stream/server-source.js';
+import { ProcessLock } from '../stream/process-lock.js';
 import { fileSpill } from '../stream/spill.js';
 import { Streamer } from '../stream/streamer.js';
 import { openObjectStore, openStateStore, type ClientOptions } from '../wiring.js';
@@ -65,7 +68,7 @@ export function buildStreamer(
   config: AgentConfig,
   log: Logger,
   from: 'oldest' | 'current',
-  opts: { clients?: ClientOptions; objects?: ObjectStore } = {},
+  opts: { clients?: ClientOptions; objects?: ObjectStore; leaseToken?: string; predecessorToken?: string } = {},
 ): { streamer: Streamer; close: () => Promise<void> } {
   const clients = opts.clients ?? {};
   const target = parseMysqlUrl(config.mysqlUrl);
@@ -79,11 +82,13 @@ export function buildStreamer(
   const streamer = new Streamer({
     source,
     objects,
-    state: new ClusterStateRepo(openStateStore(config, clients), config.clusterId),
+    state: new ClusterStateRepo(openStateStore(config, clients), config.clusterId, opts.leaseToken),
     newClassifier: () => new StreamClassifier(),
     prefix: config.prefix ?? '',
     clusterId: config.clusterId,
     holder: config.agentId ?? `${hostname()}/${target.host}:${target.port}`,
+    primary: { ...(config.instanceId ? { instanceId: config.instanceId } : {}), host: target.host, port: target.port },
+    ...(opts.predecessorToken ? { predecessorToken: opts.predecessorToken } : {}),
     from,
     chunkMaxBytes: config.chunkMaxBytes ?? (defaults.chunkMaxBytes as number),
     chunkMaxAgeMs: config.chunkMaxAgeMs ?? (defaults.chunkMaxAgeMs as number),
@@ -123,13 +128,49 @@ export function register(program: Command): void {
     });
 }
 
+/** The state directory of the agent of this cluster and server: `stateDir`, or one under the system temp dir. */
+export function agentStateDir(config: Pick<Config, 'clusterId' | 'mysqlUrl'> & Partial<Config>): string {
+  if (config.stateDir) return config.stateDir;
+  const { host, port } = parseMysqlUrl(config.mysqlUrl);
+  return join(tmpdir(), 'squirrel', config.clusterId, `${host}_${port}`);
+}
+
+/**
+ * Takes this server's agent lock, waiting (and saying so) while another live agent holds it;
+ * undefined when a stop came first. One agent per server: two would kick each other's dump threads.
+ */
+async function takeProcessLock(config: AgentConfig, token: string, log: Logger, bound: BoundedStop): Promise<{ predecessor?: string } | undefined> {
+  const lock = new ProcessLock(agentStateDir(config), token);
+  let told = false;
+  while (!bound.isRequested) {
+    const outcome = await lock.take();
+    if (outcome.taken) {
+      if (outcome.predecessor) log.info({ lock: lock.dir }, 'the previous agent of this server is gone: taking its lease back at once');
+      return outcome;
+    }
+    if (!told) {
+      log.warn(
+        { pid: outcome.holder.pid, since: outcome.holder.at, lock: lock.dir },
+        `another agent (pid ${outcome.holder.pid}, since ${outcome.holder.at}) streams this server; waiting for it to stop (one agent per server)`,
+      );
+      told = true;
+    }
+    await sleep(1000, bound.giveUp.signal).catch(() => undefined);
+    if (bound.isRequested) break;
+  }
+  return undefined;
+}
+
 /** The agent's life from the server check to the end of its (bounded) stop; returns the exit code. */
 async function runAgent(config: AgentConfig, log: Logger, from: 'oldest' | 'current', bound: BoundedStop): Promise<number> {
   log.info({ clusterId: config.clusterId, stopTimeoutMs: bound.timeoutMs }, `agent starting for cluster ${config.clusterId}`);
   await checkServer(config, log);
   if (bound.isRequested) return ExitCode.ok; // stopped before it began: nothing held
+  const leaseToken = randomUUID();
+  const lock = await takeProcessLock(config, leaseToken, log, bound);
+  if (!lock) return ExitCode.ok; // stopped while another agent held this server: nothing held
   const clients = { giveUp: bound.giveUp.signal };
-  const { streamer, close } = buildStreamer(config, log, from, { clients });
+  const { streamer, close } = buildStreamer(config, log, from, { clients, leaseToken, ...(lock.predecessor ? { predecessorToken: lock.predecessor } : {}) });
   const maintenance = new Maintenance(backupDepsFor(config, log, clients), {
     ...(config.backupInterval ? { backupIntervalMs: parseDuration(config.backupInterval) } : {}),
     backupKind: config.backupKind ?? 'physical',

@@ -4,7 +4,7 @@ import { readInventory } from '../restore/inventory.js';
 import { planRestore } from '../restore/plan.js';
 import { describePrediction, predictRestore } from '../restore/rto.js';
 import { objectStoreFor } from './agent.js';
-import { ClusterStateRepo, type ClusterState } from '../stream/cluster-state.js';
+import { ClusterStateRepo, type ClusterState } from '../cluster/repo.js';
 import { openStateStore } from '../wiring.js';
 import { ExitCode, runCommand, withConfigOption } from './command.js';
 

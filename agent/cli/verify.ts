@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { ClusterStateRepo } from '../stream/cluster-state.js';
+import { ClusterStateRepo } from '../cluster/repo.js';
 import { verifyCluster } from '../stream/verify.js';
 import { openStateStore } from '../wiring.js';
 import { objectStoreFor } from './agent.js';

@@ -3,7 +3,7 @@ import { basename } from 'node:path';
 import { BINLOG_MAGIC } from '../binlog/event-parser.js';
 import type { ObjectStore } from '../ports/object-store.js';
 import type { StateStore } from '../ports/state-store.js';
-import type { ClusterState } from '../stream/cluster-state.js';
+import type { ClusterState } from '../cluster/repo.js';
 import { verifyCluster, type VerifyReport } from '../stream/verify.js';
 
 /** File offset of the FORMAT_DESCRIPTION's flags (magic + 17 bytes of header). */

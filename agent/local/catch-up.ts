@@ -1,5 +1,5 @@
 import { sleep } from '../retry.js';
-import type { ClusterStateRepo } from '../stream/cluster-state.js';
+import type { ClusterStateRepo } from '../cluster/repo.js';
 import type { LocalStack } from './stack.js';
 
 /** Something that answers SQL: a MariaDbServer. */

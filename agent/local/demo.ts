@@ -17,7 +17,7 @@ import { describeError } from '../errors.js';
 import { createLogger } from '../log.js';
 import { evaluate, flavourOf, formatReport, gatherFacts } from '../preflight.js';
 import { sleep } from '../retry.js';
-import { ClusterStateRepo } from '../stream/cluster-state.js';
+import { ClusterStateRepo } from '../cluster/repo.js';
 import { openStateStore } from '../wiring.js';
 import { compareWithServer, rebuildFiles } from './binlog-compare.js';
 import { localAgentConfig, waitCaughtUp } from './catch-up.js';

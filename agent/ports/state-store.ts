@@ -13,7 +13,7 @@
  *   whose response was lost. If the first attempt landed, the repeat fails its condition, so
  *   ConditionFailedError can stand for the caller's own success. Callers make every conditional
  *   write either idempotent (its repeat passes its condition) or recognisable (it records a token
- *   the caller re-reads); see agent/stream/own-write.ts.
+ *   the caller re-reads); see agent/cluster/own-write.ts.
  * - Transient failures throw UnavailableError (retryable): the write may or may not have happened;
  *   the caller re-reads to find out.
  */

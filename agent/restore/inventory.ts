@@ -2,7 +2,7 @@ import { readCatalog, type BackupCatalog } from '../backup/catalog.js';
 import { binlogPrefix, parseChunkKey } from '../keys.js';
 import type { ObjectStore } from '../ports/object-store.js';
 import type { StateStore } from '../ports/state-store.js';
-import { ClusterStateRepo, type ClusterState, type TimelineStart } from '../stream/cluster-state.js';
+import { ClusterStateRepo, type ClusterState, type TimelineStart } from '../cluster/repo.js';
 import { RestoreRefusedError } from '../errors.js';
 import { readPruneMarkers } from '../retention/prune-marker.js';
 import type { ChunkInfo } from './plan.js';

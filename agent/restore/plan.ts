@@ -4,7 +4,7 @@ import { RestoreRefusedError } from '../errors.js';
 import { describeDomains, GtidPosition } from '../binlog/gtid-position.js';
 import { formatMariaGtid, formatMariaGtidList, parseMariaGtid, parseMariaGtidList, type MariaGtid } from '../protocol/gtid.js';
 import { promisedChain } from '../stream/chain.js';
-import type { ClusterState, DurablePosition, TimelineStart } from '../stream/cluster-state.js';
+import type { ClusterState, DurablePosition, TimelineStart } from '../cluster/repo.js';
 import { formatTarget, type RestoreTarget } from './target.js';
 
 /**

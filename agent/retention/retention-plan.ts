@@ -1,6 +1,6 @@
 import { compareFilePos } from '../backup/binlog-order.js';
 import type { BackupManifest } from '../backup/manifest.js';
-import type { ClusterState } from '../stream/cluster-state.js';
+import type { ClusterState } from '../cluster/repo.js';
 import type { ChunkInfo } from '../restore/plan.js';
 
 /**

@@ -11,7 +11,7 @@ import type { ObjectStore } from '../ports/object-store.js';
 import type { StateStore } from '../ports/state-store.js';
 import { readPruneMarkers } from '../retention/prune-marker.js';
 import { promisedChain, type ChainProblem, type ChunkRef } from '../stream/chain.js';
-import { ClusterStateRepo, type ClusterState, type TimelineStart } from '../stream/cluster-state.js';
+import { ClusterStateRepo, type ClusterState, type TimelineStart } from '../cluster/repo.js';
 
 /** Consecutive chunks of one binlog file within one epoch. */
 export interface Segment {

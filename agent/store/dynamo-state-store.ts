@@ -13,7 +13,7 @@ import { renderCondition } from './condition.js';
  * a conditional write that is not safe to repeat blindly: when the first attempt landed and only
  * its response was lost, the repeat fails its own condition, and ConditionFailedError then means
  * "done" rather than "someone else wrote". This adapter cannot tell the two apart; the caller
- * does, by re-reading the item and finding its own write in it (agent/stream/own-write.ts). When
+ * does, by re-reading the item and finding its own write in it (agent/cluster/own-write.ts). When
  * the SDK gives up, UnavailableError leaves the same question to the same caller.
  */
 export class DynamoStateStore implements StateStore {

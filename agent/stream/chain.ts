@@ -1,5 +1,5 @@
 import { parseChunkKey, type ChunkKey } from '../keys.js';
-import { handoverOf, type ClusterState, type DurablePosition, type TimelineStart } from './cluster-state.js';
+import { handoverOf, type ClusterState, type DurablePosition, type TimelineStart } from '../cluster/repo.js';
 
 export interface ChunkRef extends ChunkKey {
   key: string;

@@ -5,7 +5,7 @@ import type { ObjectStore } from '../ports/object-store.js';
 import { sha256Hex } from '../store/bytes.js';
 import { retrying, whenAborted, type Backoff } from '../retry.js';
 import type { Chunk } from './chunker.js';
-import type { ClusterStateRepo, DurablePosition } from './cluster-state.js';
+import type { ClusterStateRepo, DurablePosition } from '../cluster/repo.js';
 
 export interface ShipperOptions {
   objects: ObjectStore;

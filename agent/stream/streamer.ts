@@ -7,7 +7,7 @@ import type { ObjectStore } from '../ports/object-store.js';
 import { isRetryable, retrying, sleep, type Backoff } from '../retry.js';
 import { GtidPosition } from '../binlog/gtid-position.js';
 import { Chunker, type ChunkerEvent } from './chunker.js';
-import { ClusterStateRepo, type ClusterState, type DurablePosition } from './cluster-state.js';
+import { ClusterStateRepo, type ClusterState, type DurablePosition, type PrimaryIdentity } from '../cluster/repo.js';
 import { Shipper, type UnstoredChunk } from './shipper.js';
 import type { SpillFactory } from './spill.js';
 
@@ -36,8 +36,12 @@ export interface StreamerOptions {
   newClassifier: () => EventClassifier;
   prefix: string;
   clusterId: string;
-  /** Who is streaming: stable across restarts of the same agent, so it takes its lease back at once. */
+  /** Who is streaming: stable across restarts of the same agent. */
   holder: string;
+  /** The server this agent streams: a claim names it, and only its agent may take the epoch's lease. */
+  primary?: PrimaryIdentity;
+  /** The lease token of this agent's predecessor on this server, known dead (process-lock.ts): its lease is taken at once. */
+  predecessorToken?: string;
   /** On a cluster's first start: begin at the oldest binlog the server has, or where it is writing now. */
   from: 'oldest' | 'current';
   chunkMaxBytes: number;
@@ -127,7 +131,7 @@ export class Streamer {
         // one claim, whatever the attempts: an attempt that landed is then recognised by the next
         const claimToken = randomUUID();
         try {
-          const claimed = await retrying(() => state.claimFirstEpoch(start, this.opts.holder, this.now(), this.opts.leaseMs, claimToken), this.retryOpts('claim epoch 1'));
+          const claimed = await retrying(() => state.claimFirstEpoch(start, this.opts.holder, this.now(), this.opts.leaseMs, { claimToken, ...(this.opts.primary ? { primary: this.opts.primary } : {}) }), this.retryOpts('claim epoch 1'));
           log.info(
             { epoch: 1, file: start.file, pos: start.pos },
             this.opts.from === 'current'
@@ -141,7 +145,10 @@ export class Streamer {
         }
       }
       try {
-        const joined = await retrying(() => state.acquireLease(existing.epoch, this.opts.holder, this.now(), this.opts.leaseMs), {
+        const joined = await retrying(() => state.acquireLease(existing.epoch, this.opts.holder, this.now(), this.opts.leaseMs, {
+            ...(this.opts.primary ? { primary: this.opts.primary } : {}),
+            ...(this.opts.predecessorToken ? { predecessorToken: this.opts.predecessorToken } : {}),
+          }), {
           ...this.retryOpts('take the lease'),
           retryIf: (e) => !(e instanceof LeaseHeldError), // a held lease is waited for below, not retried blindly
         });

@@ -8,7 +8,7 @@ import type { ObjectStore } from '../ports/object-store.js';
 import type { StateStore } from '../ports/state-store.js';
 import { sha256Hex } from '../store/bytes.js';
 import { promisedChain, type ChainProblem, type ChunkRef } from './chain.js';
-import { handoverOf, type ClusterState, type Handover, type TimelineStart } from './cluster-state.js';
+import { handoverOf, type ClusterState, type Handover, type TimelineStart } from '../cluster/repo.js';
 
 export interface VerifyReport {
   ok: boolean;

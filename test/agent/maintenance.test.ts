@@ -4,7 +4,7 @@ import { objectStoreFor } from '../../agent/cli/agent.js';
 import { readCatalog } from '../../agent/backup/catalog.js';
 import { backupDue } from '../../agent/maintenance.js';
 import { sleep } from '../../agent/retry.js';
-import { ClusterStateRepo } from '../../agent/stream/cluster-state.js';
+import { ClusterStateRepo } from '../../agent/cluster/repo.js';
 import { openStateStore } from '../../agent/wiring.js';
 import { AgentProcess } from '../harness/agent-process.js';
 import { withMariaDb } from '../harness/mariadb.js';

@@ -10,7 +10,7 @@ import type { MariaDbServer } from '../../agent/local/mariadb.js';
 import { silentLogger } from '../../agent/log.js';
 import { restore, type RestoreOptions, type RestoreResult } from '../../agent/restore/restore.js';
 import type { RestoreTarget } from '../../agent/restore/target.js';
-import { ClusterStateRepo } from '../../agent/stream/cluster-state.js';
+import { ClusterStateRepo } from '../../agent/cluster/repo.js';
 import { openStateStore } from '../../agent/wiring.js';
 import { agentConfig } from './streaming.js';
 

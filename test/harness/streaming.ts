@@ -5,7 +5,7 @@ import { compareWithServer, rebuildFiles } from '../../agent/local/binlog-compar
 import type { MariaDbServer } from '../../agent/local/mariadb.js';
 import type { LocalStack } from '../../agent/local/stack.js';
 import { localAgentConfig, waitCaughtUp as waitUntilDurable } from '../../agent/local/catch-up.js';
-import { ClusterStateRepo } from '../../agent/stream/cluster-state.js';
+import { ClusterStateRepo } from '../../agent/cluster/repo.js';
 import { openStateStore } from '../../agent/wiring.js';
 
 /** Agent configuration for tests: the local stack, small chunks, fast heartbeats. */

@@ -3,7 +3,7 @@ import { readFile, rm, writeFile } from 'node:fs/promises';
 import { describe, it } from 'node:test';
 import { buildStreamer, objectStoreFor } from '../../../agent/cli/agent.js';
 import { silentLogger } from '../../../agent/log.js';
-import { ClusterStateRepo } from '../../../agent/stream/cluster-state.js';
+import { ClusterStateRepo } from '../../../agent/cluster/repo.js';
 import { openStateStore } from '../../../agent/wiring.js';
 import { runCli } from '../../harness/cli.js';
 import { localObjectPath } from '../../harness/damage.js';

@@ -5,7 +5,7 @@ import { RestoreRefusedError } from '../../../agent/errors.js';
 import { chunkKey } from '../../../agent/keys.js';
 import { describePlan, planRestore, type ChunkInfo, type PlanInput } from '../../../agent/restore/plan.js';
 import { parseTarget } from '../../../agent/restore/target.js';
-import type { ClusterState } from '../../../agent/stream/cluster-state.js';
+import type { ClusterState } from '../../../agent/cluster/repo.js';
 
 const F1 = 'b.000001';
 const F2 = 'b.000002';
@@ -37,7 +37,7 @@ function state(durableSeq = 20): ClusterState {
   return {
     clusterId: 'c', epoch: 1, status: 'HEALTHY', durableSeq, start: { file: F1, pos: 4, gtid: '' },
     durable: { epoch: 1, seq: durableSeq, file: d.file, end: d.end, gtid: d.lastGtid, key: d.key, at: '' },
-    leaseHolder: '', leaseExpiresAt: 0, heartbeatAt: null, server: null,
+    leaseHolder: '', leaseToken: '', leaseExpiresAt: 0, heartbeatAt: null, server: null,
   };
 }
 

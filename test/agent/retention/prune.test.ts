@@ -6,7 +6,7 @@ import { parseChunkKey } from '../../../agent/keys.js';
 import { silentLogger } from '../../../agent/log.js';
 import { parseTarget } from '../../../agent/restore/target.js';
 import { prune } from '../../../agent/retention/prune.js';
-import { ClusterStateRepo } from '../../../agent/stream/cluster-state.js';
+import { ClusterStateRepo } from '../../../agent/cluster/repo.js';
 import { verifyCluster } from '../../../agent/stream/verify.js';
 import { openStateStore } from '../../../agent/wiring.js';
 import { withMariaDb } from '../../harness/mariadb.js';

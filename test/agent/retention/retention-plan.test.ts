@@ -5,7 +5,7 @@ import { chunkKey } from '../../../agent/keys.js';
 import type { ChunkInfo } from '../../../agent/restore/plan.js';
 import { parseDuration } from '../../../agent/retention/prune.js';
 import { backupIdTimeMs, planRetention, type RetentionInput } from '../../../agent/retention/retention-plan.js';
-import type { ClusterState } from '../../../agent/stream/cluster-state.js';
+import type { ClusterState } from '../../../agent/cluster/repo.js';
 
 const HOUR = 3_600_000;
 const T0 = Date.UTC(2026, 0, 1);

@@ -34,7 +34,7 @@ describe('across an epoch boundary', () => {
     await b.query('FLUSH BINARY LOGS');
     const [status] = await b.query<{ File: string }[]>('SHOW MASTER STATUS');
     const [bGtid] = await b.query<{ g: string }[]>('SELECT @@gtid_binlog_pos AS g');
-    await agentA.repo.claimNextEpoch(1, { file: status!.File, pos: 4, gtid: bGtid!.g }, Date.now());
+    await agentA.repo.claimNextEpoch(1, { file: status!.File, pos: 4, gtid: bGtid!.g }, Date.now(), { force: true });
     const configB = { ...config, mysqlUrl: b.url };
     const agentB = startAgent(t, configB);
     for (let n = 61; n <= 90; n++) await b.query('INSERT INTO app.seq (n, pad, at) VALUES (?, ?, ?)', [n, `row ${n} `, Date.now()]);

@@ -11,7 +11,7 @@ import { silentLogger } from '../../../agent/log.js';
 import { sleep } from '../../../agent/retry.js';
 import { replayViaFakePrimary } from '../../../agent/serve/replay.js';
 import { startFakePrimary, type FakePrimary, type FakePrimaryOptions } from '../../../agent/serve/fake-primary.js';
-import { ClusterStateRepo } from '../../../agent/stream/cluster-state.js';
+import { ClusterStateRepo } from '../../../agent/cluster/repo.js';
 import { localObjectPath } from '../../harness/damage.js';
 import { waitCaughtUp } from '../../harness/streaming.js';
 import { checksums, gtidVariable, SCHEMA, streamedSourceFixture, type StreamedSource } from './source.js';

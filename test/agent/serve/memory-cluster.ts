@@ -7,7 +7,7 @@ import { chunkKey } from '../../../agent/keys.js';
 import { sha256Hex } from '../../../agent/store/bytes.js';
 import { MemoryObjectStore } from '../../../agent/store/memory-object-store.js';
 import { MemoryStateStore } from '../../../agent/store/memory-state-store.js';
-import { ClusterStateRepo } from '../../../agent/stream/cluster-state.js';
+import { ClusterStateRepo } from '../../../agent/cluster/repo.js';
 
 export interface MemoryCluster {
   objects: MemoryObjectStore;

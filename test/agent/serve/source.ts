@@ -10,7 +10,7 @@ import { startLocalStack, type LocalStack } from '../../../agent/local/stack.js'
 import { silentLogger } from '../../../agent/log.js';
 import type { ObjectStore } from '../../../agent/ports/object-store.js';
 import type { StateStore } from '../../../agent/ports/state-store.js';
-import { ClusterStateRepo } from '../../../agent/stream/cluster-state.js';
+import { ClusterStateRepo } from '../../../agent/cluster/repo.js';
 import { openStateStore } from '../../../agent/wiring.js';
 import { agentConfig, waitCaughtUp } from '../../harness/streaming.js';
 

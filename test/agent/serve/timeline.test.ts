@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { chunkKey } from '../../../agent/keys.js';
-import type { ClusterState } from '../../../agent/stream/cluster-state.js';
+import type { ClusterState } from '../../../agent/cluster/repo.js';
 import { planTimeline } from '../../../agent/serve/timeline.js';
 
 const key = (epoch: number, seq: number, file: string, start: number, end: number) => chunkKey('', 'c', { epoch, seq, file, start, end });
@@ -15,6 +15,7 @@ function state(epoch: number, durableKey: string, seq: number): ClusterState {
     durableSeq: seq,
     start: { file: 'b.000001', pos: 4, gtid: '' },
     leaseHolder: '',
+    leaseToken: '',
     leaseExpiresAt: 0,
     heartbeatAt: null,
     server: null,

@@ -3,7 +3,7 @@ import { createServer, type Socket } from 'node:net';
 import { describe, it, type TestContext } from 'node:test';
 import { TcpForwarder } from '../../../agent/local/tcp-forwarder.js';
 import { sleep } from '../../../agent/retry.js';
-import { ClusterStateRepo } from '../../../agent/stream/cluster-state.js';
+import { ClusterStateRepo } from '../../../agent/cluster/repo.js';
 import { openStateStore } from '../../../agent/wiring.js';
 import { AgentProcess } from '../../harness/agent-process.js';
 import { runCli } from '../../harness/cli.js';

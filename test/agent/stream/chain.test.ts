@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { chunkKey } from '../../../agent/keys.js';
 import { buildChain, promisedChain } from '../../../agent/stream/chain.js';
-import type { DurablePosition } from '../../../agent/stream/cluster-state.js';
+import type { DurablePosition } from '../../../agent/cluster/repo.js';
 
 const k = (seq: number, file: string, start: number, end: number, epoch = 1) => chunkKey('p/', 'c', { epoch, seq, file, start, end });
 const start = { file: 'b.000001', pos: 4, gtid: '' };

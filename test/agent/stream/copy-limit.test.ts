@@ -21,7 +21,7 @@ import { FsObjectStore } from '../../../agent/store/fs-object-store.js';
 import { MemoryStateStore } from '../../../agent/store/memory-state-store.js';
 import { S3ObjectStore } from '../../../agent/store/s3-object-store.js';
 import type { Chunk } from '../../../agent/stream/chunker.js';
-import { ClusterStateRepo } from '../../../agent/stream/cluster-state.js';
+import { ClusterStateRepo } from '../../../agent/cluster/repo.js';
 import { Shipper } from '../../../agent/stream/shipper.js';
 import { fileSpill } from '../../../agent/stream/spill.js';
 import { openStateStore, s3Client } from '../../../agent/wiring.js';

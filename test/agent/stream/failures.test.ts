@@ -4,7 +4,7 @@ import { buildStreamer } from '../../../agent/cli/agent.js';
 import { TcpForwarder } from '../../../agent/local/tcp-forwarder.js';
 import { sleep } from '../../../agent/retry.js';
 import { clusterPk, stateSk } from '../../../agent/keys.js';
-import { ClusterStateRepo } from '../../../agent/stream/cluster-state.js';
+import { ClusterStateRepo } from '../../../agent/cluster/repo.js';
 import { openStateStore } from '../../../agent/wiring.js';
 import { AgentProcess } from '../../harness/agent-process.js';
 import { runCli } from '../../harness/cli.js';

@@ -7,7 +7,7 @@ import { promote } from '../../../agent/restore/promote.js';
 import { parseTarget } from '../../../agent/restore/target.js';
 import { replayViaFakePrimary } from '../../../agent/serve/replay.js';
 import { sleep } from '../../../agent/retry.js';
-import { ClusterStateRepo } from '../../../agent/stream/cluster-state.js';
+import { ClusterStateRepo } from '../../../agent/cluster/repo.js';
 import { verifyCluster } from '../../../agent/stream/verify.js';
 import { openStateStore } from '../../../agent/wiring.js';
 import { AgentProcess } from '../../harness/agent-process.js';
@@ -72,7 +72,7 @@ async function epochOneDiesMidUpload(t: TestContext, hold: 's3' | 'dynamodb') {
   await b.query('FLUSH BINARY LOGS');
   const [status] = await b.query<{ File: string }[]>('SHOW MASTER STATUS');
   const [bGtid] = await b.query<{ g: string }[]>('SELECT @@gtid_binlog_pos AS g');
-  const claimed = await repo.claimNextEpoch(1, { file: status!.File, pos: 4, gtid: bGtid!.g }, Date.now());
+  const claimed = await repo.claimNextEpoch(1, { file: status!.File, pos: 4, gtid: bGtid!.g }, Date.now(), { force: true });
   assert.equal(claimed.handovers?.[0]?.durable?.seq, k);
   const agentB = startAgent(t, { ...config, mysqlUrl: b.url, agentId: 'new-primary' });
   for (let n = 101; n <= 110; n++) await b.query('INSERT INTO app.seq (n, pad, at) VALUES (?, ?, ?)', [n, `row ${n} `, Date.now()]);

@@ -6,7 +6,7 @@ import { silentLogger } from '../../../agent/log.js';
 import { MemoryObjectStore } from '../../../agent/store/memory-object-store.js';
 import { MemoryStateStore } from '../../../agent/store/memory-state-store.js';
 import type { Chunk } from '../../../agent/stream/chunker.js';
-import { ClusterStateRepo, type DurablePosition } from '../../../agent/stream/cluster-state.js';
+import { ClusterStateRepo, type DurablePosition } from '../../../agent/cluster/repo.js';
 import { Shipper } from '../../../agent/stream/shipper.js';
 import { sha256Hex } from '../../../agent/store/bytes.js';
 import type { StateStore } from '../../../agent/ports/state-store.js';

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { buildStreamer } from '../../../agent/cli/agent.js';
 import { waitCaughtUp } from '../../../agent/local/catch-up.js';
 import { sleep } from '../../../agent/retry.js';
-import { ClusterStateRepo } from '../../../agent/stream/cluster-state.js';
+import { ClusterStateRepo } from '../../../agent/cluster/repo.js';
 import type { StopReason } from '../../../agent/stream/streamer.js';
 import { openStateStore } from '../../../agent/wiring.js';
 import { runCli } from '../../harness/cli.js';

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { buildStreamer, objectStoreFor } from '../../../agent/cli/agent.js';
 import { silentLogger } from '../../../agent/log.js';
 import { sleep } from '../../../agent/retry.js';
-import { ClusterStateRepo } from '../../../agent/stream/cluster-state.js';
+import { ClusterStateRepo } from '../../../agent/cluster/repo.js';
 import { openStateStore } from '../../../agent/wiring.js';
 import { withMariaDb } from '../../harness/mariadb.js';
 import { withLocalStack } from '../../harness/stack.js';

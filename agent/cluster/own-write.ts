@@ -1,4 +1,4 @@
-import type { ClusterState, DurablePosition, TimelineStart } from './cluster-state.js';
+import type { ClusterState, DurablePosition, TimelineStart } from './state.js';
 
 /**
  * Telling our own write from someone else's, after a conditional write failed.

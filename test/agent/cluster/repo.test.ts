@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { ConditionFailedError, FencedError, LeaseHeldError, PositionConflictError } from '../../../agent/errors.js';
 import { clusterPk, stateSk } from '../../../agent/keys.js';
 import { MemoryStateStore } from '../../../agent/store/memory-state-store.js';
-import { ClusterStateRepo, type DurablePosition } from '../../../agent/stream/cluster-state.js';
+import { ClusterStateRepo, type DurablePosition } from '../../../agent/cluster/repo.js';
 
 const start = { file: 'mariadb-bin.000001', pos: 4, gtid: '' };
 const pos = (seq: number, end: number): DurablePosition => ({
@@ -81,9 +81,9 @@ describe('cluster state', () => {
     await repo.claimFirstEpoch(start, 'a', 1000, 100);
     await repo.advance('a', pos(1, 100));
     const next = { file: 'other-bin.000001', pos: 4, gtid: '0-1-1' };
-    const s = await repo.claimNextEpoch(1, next, 2000);
+    const s = await repo.claimNextEpoch(1, next, 2000, { leaseMarginMs: 0 });
     assert.deepEqual([s.epoch, s.durableSeq, s.durable?.seq, s.start.file, s.leaseHolder], [2, 0, 1, 'other-bin.000001', '']);
-    await assert.rejects(repo.claimNextEpoch(1, next, 2001), ConditionFailedError);
+    await assert.rejects(repo.claimNextEpoch(1, next, 2001, { leaseMarginMs: 0 }), ConditionFailedError);
     await assert.rejects(repo.advance('a', pos(2, 200)), FencedError);
     assert.deepEqual((await store.get(clusterPk('c1'), 'epoch#000002'))?.start, next);
   });
@@ -94,7 +94,7 @@ describe('cluster state', () => {
     await repo.claimFirstEpoch(start, 'a', 1000, 100);
     await repo.advance('a', pos(1, 100));
     await repo.advance('a', pos(2, 200));
-    const s = await repo.claimNextEpoch(1, { file: 'other-bin.000001', pos: 4, gtid: '0-1-2' }, 2000);
+    const s = await repo.claimNextEpoch(1, { file: 'other-bin.000001', pos: 4, gtid: '0-1-2' }, 2000, { leaseMarginMs: 0 });
     assert.deepEqual(s.handovers, [{ epoch: 1, durable: pos(2, 200), at: new Date(2000).toISOString() }]);
     assert.deepEqual((await store.get(clusterPk('c1'), 'epoch#000001'))?.handover, s.handovers![0]);
     assert.deepEqual((await store.get(clusterPk('c1'), 'epoch#000001'))?.start, start);
@@ -104,8 +104,8 @@ describe('cluster state', () => {
     const repo = new ClusterStateRepo(new MemoryStateStore(), 'c1');
     await repo.claimFirstEpoch(start, 'a', 1000, 100);
     await repo.advance('a', pos(1, 100));
-    await repo.claimNextEpoch(1, start, 2000);
-    const s = await repo.claimNextEpoch(2, start, 3000);
+    await repo.claimNextEpoch(1, start, 2000, { leaseMarginMs: 0 });
+    const s = await repo.claimNextEpoch(2, start, 3000, { leaseMarginMs: 0 });
     assert.deepEqual(s.handovers?.map((h) => [h.epoch, h.durable?.seq ?? null]), [[2, null]]);
     const h = await repo.readHistory();
     assert.deepEqual(h!.state.handovers?.map((x) => [x.epoch, x.durable?.seq ?? null]), [[1, 1], [2, null]]);
@@ -116,12 +116,12 @@ describe('cluster state', () => {
     const repo = new ClusterStateRepo(store, 'c1');
     await repo.claimFirstEpoch(start, 'a', 1000, 100);
     await repo.advance('a', pos(1, 100));
-    await repo.claimNextEpoch(1, start, 2000);
+    await repo.claimNextEpoch(1, start, 2000, { leaseMarginMs: 0 });
     // the claimer crashed between the state write and the history write
     const h1 = await store.get(clusterPk('c1'), 'epoch#000001');
     await store.put({ ...h1!, handover: null });
     assert.deepEqual((await repo.readHistory())!.state.handovers?.map((x) => x.epoch), [1]); // read from the state item
-    await repo.claimNextEpoch(2, start, 3000);
+    await repo.claimNextEpoch(2, start, 3000, { leaseMarginMs: 0 });
     const h = await repo.readHistory();
     assert.deepEqual(h!.state.handovers?.map((x) => [x.epoch, x.durable?.seq ?? null]), [[1, 1], [2, null]]);
   });
@@ -141,7 +141,7 @@ describe('cluster state', () => {
       }
       return store.update(...args);
     };
-    const s = await new ClusterStateRepo(racing, 'c1').claimNextEpoch(1, start, 2000);
+    const s = await new ClusterStateRepo(racing, 'c1').claimNextEpoch(1, start, 2000, { leaseMarginMs: 0 });
     assert.equal(s.handovers?.[0]?.durable?.seq, 2);
   });
 });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { ClusterState, DurablePosition } from '../../../agent/stream/cluster-state.js';
-import { isOwnAdvance, isOwnClaim } from '../../../agent/stream/own-write.js';
+import type { ClusterState, DurablePosition } from '../../../agent/cluster/repo.js';
+import { isOwnAdvance, isOwnClaim } from '../../../agent/cluster/own-write.js';
 
 const start = { file: 'mariadb-bin.000001', pos: 4, gtid: '' };
 const position: DurablePosition = { epoch: 3, seq: 7, file: 'mariadb-bin.000002', end: 900, gtid: '0-1-70', key: 'k7', at: '2026-01-01T00:00:00.000Z' };
@@ -14,6 +14,7 @@ const state = (over: Partial<ClusterState> = {}): ClusterState => ({
   durableSeq: 7,
   start,
   leaseHolder: 'a',
+  leaseToken: 't1',
   leaseExpiresAt: 0,
   heartbeatAt: null,
   server: null,

@@ -8,14 +8,14 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { ConditionFailedError, PositionConflictError } from '../../../agent/errors.js';
+import { ConditionFailedError, LeaseHeldError, PositionConflictError } from '../../../agent/errors.js';
 import { clusterPk, epochSk } from '../../../agent/keys.js';
 import { dynamoClientFor, startDynamoDbLocal, type DynamoDbLocal } from '../../../agent/local/dynamodb.js';
 import { createTable } from '../../../agent/local/stack.js';
 import type { StateStore } from '../../../agent/ports/state-store.js';
 import { DynamoStateStore } from '../../../agent/store/dynamo-state-store.js';
 import { MemoryStateStore } from '../../../agent/store/memory-state-store.js';
-import { ClusterStateRepo, type DurablePosition } from '../../../agent/stream/cluster-state.js';
+import { ClusterStateRepo, type DurablePosition } from '../../../agent/cluster/repo.js';
 import { startLosingProxy, type LosingProxy } from '../../harness/losing-proxy.js';
 import { LostResponseStateStore } from '../../harness/lost-response-store.js';
 
@@ -45,8 +45,9 @@ function lostResponseSuite(name: string, open: () => Fixture): void {
     it('advance goes on when the write that landed was its own', async () => {
       const fx = open();
       const id = cluster();
-      await new ClusterStateRepo(fx.store, id).claimFirstEpoch(start, 'a', Date.now(), 60_000);
-      const repo = new ClusterStateRepo(fx.lossy, id);
+      const claimer = new ClusterStateRepo(fx.store, id);
+      await claimer.claimFirstEpoch(start, 'a', Date.now(), 60_000);
+      const repo = new ClusterStateRepo(fx.lossy, id, claimer.token); // the same process, through the lossy store
       const lostBefore = fx.lost();
       await repo.advance('a', pos(1));
       await repo.advance('a', pos(2));
@@ -55,7 +56,7 @@ function lostResponseSuite(name: string, open: () => Fixture): void {
       assert.deepEqual([s?.durableSeq, s?.durable?.key, s?.durableBy], [2, 'k1-2', { holder: 'a', token: repo.token }]);
     });
 
-    it('advance still fails with PositionConflictError when another process of the same holder wrote that position', async () => {
+    it('advance of a zombie fails when its restart (the same holder, another process) holds the lease and wrote that position', async () => {
       const fx = open();
       const id = cluster();
       // a zombie and its restart: the same holder, two processes, two tokens
@@ -63,7 +64,7 @@ function lostResponseSuite(name: string, open: () => Fixture): void {
       const restarted = new ClusterStateRepo(fx.store, id);
       await restarted.claimFirstEpoch(start, 'a', Date.now(), 60_000);
       await restarted.advance('a', pos(1));
-      await assert.rejects(zombie.advance('a', pos(1)), (e: unknown) => e instanceof PositionConflictError && e.foundSeq === 1);
+      await assert.rejects(zombie.advance('a', pos(1)), (e: unknown) => e instanceof LeaseHeldError);
       assert.equal((await zombie.read())?.durableBy?.token, restarted.token);
     });
 
@@ -86,7 +87,7 @@ function lostResponseSuite(name: string, open: () => Fixture): void {
       const lostBefore = fx.lost();
       assert.equal((await repo.claimFirstEpoch(start, 'a', 1000, 60_000)).epoch, 1);
       await repo.advance('a', pos(1));
-      const s = await repo.claimNextEpoch(1, next, 2000);
+      const s = await repo.claimNextEpoch(1, next, 2000, { force: true });
       assert.deepEqual([s.epoch, s.durableSeq, s.durable?.seq, s.start], [2, 0, 1, next]);
       assert.ok(fx.lost() - lostBefore >= 3, `lost ${fx.lost() - lostBefore} responses`);
       assert.deepEqual((await fx.store.get(clusterPk(id), epochSk(1)))?.start, start);
@@ -98,8 +99,8 @@ function lostResponseSuite(name: string, open: () => Fixture): void {
       const id = cluster();
       const other = new ClusterStateRepo(fx.store, id);
       await other.claimFirstEpoch(start, 'a', 1000, 60_000);
-      await other.claimNextEpoch(1, next, 2000);
-      await assert.rejects(new ClusterStateRepo(fx.lossy, id).claimNextEpoch(1, next, 2001), ConditionFailedError);
+      await other.claimNextEpoch(1, next, 2000, { force: true });
+      await assert.rejects(new ClusterStateRepo(fx.lossy, id).claimNextEpoch(1, next, 2001, { force: true }), ConditionFailedError);
     });
 
     it('lease and heartbeat writes are idempotent: their repeat passes', async () => {
