@@ -78,6 +78,11 @@ export interface ClusterState {
   durableSeq: number;
   /** Where the current epoch began. */
   start: TimelineStart;
+  /**
+   * The epoch is claimed but its primary is not promoted yet: `start` is not known (a claim made
+   * before the replacement restored). `squirrel promote` records it; no agent streams the epoch before.
+   */
+  startPending?: boolean;
   /** The server the current epoch belongs to (absent on items claimed before identities were recorded). */
   primary?: PrimaryIdentity;
   /** '' when nobody holds the lease. */
@@ -126,6 +131,7 @@ export function fromItem(clusterId: string, item: Item): ClusterState {
     durable: (item.durable ?? null) as unknown as DurablePosition | null,
     durableSeq: item.durableSeq as number,
     start: item.start as unknown as TimelineStart,
+    ...(item.startPending === true ? { startPending: true } : {}),
     ...(item.primary ? { primary: item.primary as unknown as PrimaryIdentity } : {}),
     leaseHolder: (item.leaseHolder ?? '') as string,
     leaseToken: (item.leaseToken ?? '') as string,
@@ -157,6 +163,7 @@ export function toFields(state: ClusterState): Record<string, Value> {
     heartbeatAt: state.heartbeatAt,
     server: state.server as unknown as Value,
   };
+  if (state.startPending) fields.startPending = true;
   if (state.primary) {
     fields.primary = state.primary as unknown as Value;
     fields.primaryKey = primaryKey(state.primary);
