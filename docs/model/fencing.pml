@@ -9,9 +9,9 @@
  *   PROP_FENCED_WRITES  a fenced server takes no write that a restore would keep
  *
  * The protocol comes from DESIGN.md (words, contracts, invariants 2 and 4) and issue 9; the
- * steps carry the code's names (agent/stream/cluster-state.ts, streamer.ts, shipper.ts,
- * chain.ts). Where issue 9 specifies a step the code does not have yet, the model follows the
- * issue and a protocol switch (default on) names it; turning it off models today's code.
+ * steps carry the code's names (agent/cluster/transition.ts and repo.ts, agent/stream/streamer.ts,
+ * shipper.ts, chain.ts). Where issue 9 specifies a step the code does not have yet, the model follows the
+ * issue and a protocol switch (default on) names it; turning it off models the code before it.
  *
  * Bounds (small on purpose: the four checks and five mutations run in about 35 s on 2 cores):
  *   NA = 2 agent slots. Epoch e's primary is slot (e-1) % NA, so epoch 3 is a replacement
@@ -48,7 +48,7 @@
 #endif
 #define NONE 255
 
-/* ---- protocol switches: 1 = the protocol issue 9 specifies; 0 = today's code (see README) ---- */
+/* ---- protocol switches: 1 = the protocol issue 9 specifies; 0 = the code before it (see README) ---- */
 #ifndef JOIN_CHECKS_OWNER
 #define JOIN_CHECKS_OWNER 1   /* item 2: only the primary the claim names joins an epoch */
 #endif
@@ -62,7 +62,7 @@
 /* ---- mutations: each drops one guard; the test shows spin then finds a violation ---- */
 /* NO_ADV_EPOCH_COND   advance() without its epoch condition                     */
 /* NO_CLAIM_SEQ_COND   claimNextEpoch() without its durable-seq condition         */
-/* NO_OWNER_CHECK      join without the primary-identity check (as today's code)  */
+/* NO_OWNER_CHECK      join without the primary-identity check (the older code)    */
 /* READER_TO_NEWEST    promisedChain() reads an older epoch to its newest object  */
 /*                     (the reader before handovers)                               */
 #ifdef NO_OWNER_CHECK
@@ -205,10 +205,10 @@ restart:
   /* heartbeat: renews the lease under (epoch, holder), learning of a fence; renewal in time is
    * abstracted away: the clock expires a lease only when a renewal was late */
 #if !SELF_FENCE
-  /* today: a heartbeat renews an expired lease that nobody else took */
+  /* without self-fencing: a heartbeat renews an expired lease that nobody else took */
   :: atomic { epoch == e && leaseHolder == me && !leaseLive -> leaseLive = true }
 #endif
-  :: atomic { epoch != e || leaseHolder != me -> goto fence }
+  :: atomic { epoch != e || leaseHolder != me || !LEASE_TOKEN_OK(PTOK) -> goto fence }
 #if SELF_FENCE
   /* self-fence: no renewal for leaseMs (its own timer runs out before the store's lease expiry) */
   :: atomic { !leaseLive -> readOnly[e] = true; goto restart }
