@@ -70,3 +70,15 @@ export function parsePruneMarkerKey(key: string): { epoch: number; throughSeq: n
 export function stagingPrefix(prefix: string, clusterId: string): string {
   return `${clusterPrefix(prefix, clusterId)}staging/`;
 }
+
+/**
+ * Restore records: `<prefix><clusterId>/restores/<time, ISO without punctuation>-<id>.json`, one per
+ * finished restore, its phases and amounts; the newest gives the cluster's measured restore rates.
+ */
+export function restoresPrefix(prefix: string, clusterId: string): string {
+  return `${clusterPrefix(prefix, clusterId)}restores/`;
+}
+
+export function restoreRecordKey(prefix: string, clusterId: string, at: Date, id: string): string {
+  return `${restoresPrefix(prefix, clusterId)}${at.toISOString().replace(/[-:.]/g, '')}-${id}.json`;
+}

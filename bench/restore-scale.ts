@@ -11,7 +11,9 @@
  *      `--before-max-seconds` (its rate is what counts).
  *   6. `--sweep 2,8,16` (run before 4 and 5): the after settings with other applier thread counts (the measurement
  *      behind replayParallelism in server-sizing.ts).
- * Every replay is checked with CHECKSUM TABLE against the primary. Results: bench/results/restore-scale.json.
+ * Every replay is checked with CHECKSUM TABLE against the primary. Each restore's predicted time
+ * (rto.ts) is set against its real one: rep 1 predicts with the default rates, rep 2 on with the
+ * record rep 1 left (restore-history.ts). Results: bench/results/restore-scale.json.
  *
  *   node dist/bench/restore-scale.js [--scale 400000] [--tables 8] [--load-seconds 60] [--reps 1] [--before-max-seconds 180] [--sweep 2,8,16]
  */
@@ -157,11 +159,13 @@ async function main(): Promise<void> {
       phases?: RestoreResult['phases'];
       threads: number;
       cpu?: { ownCpuSeconds: number; s3rverCpuSeconds: number };
+      /** A restore's predicted time (rto.ts, with the rates it had: the defaults, or the previous rep's record) against its real one. */
+      prediction?: { predictedSeconds: number; actualSeconds: number; ratio: number; rates: string };
     };
     const runs: Run[] = [];
     const record = (r: Run) => {
       runs.push(r);
-      say(`${r.variant.padEnd(10)} rep ${r.rep}: ${r.transactions} tx in ${r.replaySeconds} s = ${r.txPerSec} tx/s${r.complete ? '' : ' (stopped early)'}${r.cpu ? ` cpu ${JSON.stringify(r.cpu)}` : ''}${r.phases ? ` phases ${JSON.stringify(r.phases)}` : ''}`);
+      say(`${r.variant.padEnd(10)} rep ${r.rep}: ${r.transactions} tx in ${r.replaySeconds} s = ${r.txPerSec} tx/s${r.complete ? '' : ' (stopped early)'}${r.cpu ? ` cpu ${JSON.stringify(r.cpu)}` : ''}${r.phases ? ` phases ${JSON.stringify(r.phases)}` : ''}${r.prediction ? ` predicted ${r.prediction.predictedSeconds} s, took ${r.prediction.actualSeconds} s (${r.prediction.rates})` : ''}`);
     };
 
     /** A replica with the given settings, from the backup, applying the tail from `source`. */
@@ -219,7 +223,10 @@ async function main(): Promise<void> {
       const p = result.phases;
       // the whole restore's CPU (fetch and prepare included): an upper bound for the replay's
       const cpuUsed = used();
-      record({ variant: 'restore', rep, replaySeconds: sec(p.replayMs), transactions: p.replayTransactions, txPerSec: p.replayTxPerSec, complete: true, phases: p, threads: sizing.parallelThreads, cpu: cpuUsed });
+      // the handed-over server's start is not part of a restore the prediction times
+      const actualSeconds = sec(result.durationMs);
+      const prediction = { predictedSeconds: sec(result.prediction.seconds * 1000), actualSeconds, ratio: Number((result.prediction.seconds / actualSeconds).toFixed(2)), rates: result.prediction.rates.source };
+      record({ variant: 'restore', rep, replaySeconds: sec(p.replayMs), transactions: p.replayTransactions, txPerSec: p.replayTxPerSec, complete: true, phases: p, threads: sizing.parallelThreads, cpu: cpuUsed, prediction });
       return result;
     };
 
@@ -255,6 +262,7 @@ async function main(): Promise<void> {
       before: { bufferPoolBytes: old.bufferPoolBytes, logFileBytes: old.logFileBytes, parallelThreads: old.parallelThreads, syncBinlog: 0, innodbFlushLogAtTrxCommit: 2, doublewrite: 1 },
       runs,
       medians: { replayTxPerSec, baselineTxPerSec, beforeTxPerSec, restorePhases: lastRestore?.phases },
+      predictions: runs.filter((r) => r.prediction).map((r) => ({ rep: r.rep, ...r.prediction! })),
       ratios,
       goals: { replayAtLeast095xBaseline: ratios.restoreVsBaseline >= 0.95, replayAtLeast3xPrimary: ratios.restoreVsPrimaryWrite >= 3 },
       totalSeconds: sec(Date.now() - started),

@@ -3,6 +3,7 @@ import type { Config } from '../config.js';
 import { readInventory } from '../restore/inventory.js';
 import { planRestore } from '../restore/plan.js';
 import { describePrediction, predictRestore } from '../restore/rto.js';
+import { restoreRates } from '../restore/restore-history.js';
 import { objectStoreFor } from './agent.js';
 import { ClusterStateRepo, type ClusterState } from '../cluster/repo.js';
 import { openStateStore } from '../wiring.js';
@@ -59,7 +60,7 @@ async function predictLatest(config: Config, state: ClusterState): Promise<Predi
     const objects = objectStoreFor(config);
     const inv = await readInventory(objects, openStateStore(config), config.prefix, config.clusterId, { withMetadata: false });
     const plan = planRestore({ target: { kind: 'latest' }, state, starts: inv.starts, manifests: inv.catalog.complete, chunks: inv.chunks, prunedThrough: inv.prunedThrough });
-    const p = predictRestore(plan);
+    const p = predictRestore(plan, await restoreRates(objects, config.prefix, config.clusterId));
     return { seconds: Math.round(p.seconds), backupId: plan.backup.id, transactions: p.transactions, backupBytes: plan.bytes.backup, chunkBytes: plan.bytes.chunks, rates: p.rates.source, line: describePrediction(p) };
   } catch (err) {
     return { error: err instanceof Error ? err.message : String(err) };

@@ -23,7 +23,8 @@ import type { RestoreTarget } from './target.js';
 import { startReplayServer } from './replay-server.js';
 import { sizeReplayServer, type ServerSizing } from './server-sizing.js';
 import { gtidDistance } from './gtid-distance.js';
-import { describePrediction, predictRestore, type RestorePrediction } from './rto.js';
+import { recordRestore, restoreRates, type RestoreRecord } from './restore-history.js';
+import { DEFAULT_RESTORE_RATES, describePrediction, predictRestore, type RestorePrediction } from './rto.js';
 
 export { gtidDistance };
 
@@ -141,7 +142,11 @@ export async function restore(deps: RestoreDeps, target: RestoreTarget, datadirI
   const plan = planRestore({ target, state: inventory.state, starts: inventory.starts, manifests: inventory.catalog.complete, chunks: inventory.chunks, prunedThrough: inventory.prunedThrough });
   const phases: RestorePhases = { planMs: Date.now() - startedMs, fetchMs: 0, prepareMs: 0, startMs: 0, replayMs: 0, finishMs: 0, replayTransactions: 0, replayTxPerSec: 0 };
   for (const line of describePlan(plan)) deps.out?.(line);
-  const prediction = predictRestore(plan);
+  const rates = await restoreRates(deps.objects, deps.prefix, deps.clusterId).catch((err: unknown) => {
+    log.warn({ err: (err as Error).message }, 'could not read the last restore record; predicting with the default rates');
+    return DEFAULT_RESTORE_RATES;
+  });
+  const prediction = predictRestore(plan, rates);
   deps.out?.(describePrediction(prediction));
   log.info({ backupId: plan.backup.id, chunks: plan.chunks.length, bytes: plan.bytes, targetGtid: plan.targetGtid }, 'restore plan');
   const result: RestoreResult = {
@@ -241,6 +246,22 @@ export async function restore(deps: RestoreDeps, target: RestoreTarget, datadirI
   await timed('finishMs', () => replayServer.stop());
   if (opts.start) result.server = await timed('finishMs', () => startReplayServer({ ...serverOpts, durable: true }));
   for (const line of describePhases(phases)) deps.out?.(line);
+  const record: RestoreRecord = {
+    at: new Date().toISOString(),
+    backupId: plan.backup.id,
+    backupKind: plan.backup.kind,
+    backupStoredBytes: plan.bytes.backup,
+    backupRawBytes: plan.backup.object.rawSizeBytes,
+    planMs: phases.planMs,
+    fetchMs: phases.fetchMs,
+    prepareMs: phases.prepareMs,
+    startMs: phases.startMs,
+    replayMs: phases.replayMs,
+    finishMs: phases.finishMs,
+    replayTransactions: phases.replayTransactions,
+  };
+  // the next prediction's rates; a restore that cannot record them has still restored
+  await recordRestore(deps.objects, deps.prefix, deps.clusterId, record).catch((err: unknown) => log.warn({ err: (err as Error).message }, 'could not store the restore record (the next prediction uses older rates)'));
   return { ...result, durationMs: Date.now() - startedMs };
 }
 

@@ -59,6 +59,9 @@ describe('backup, restore and prune commands', () => {
     // the server handed over keeps the restore's sizing, with every durable setting
     assert.deepEqual((settings as Record<string, number>[])[0], { pool: 256 * 1024 * 1024, dw: 1, flush: 1, sb: 1 });
     assert.equal((rows as { n: number }[])[0]!.n, 40);
+    // the next prediction uses what this restore measured (its replay was too small to give a rate)
+    const again = await run(['status', '--json'], env);
+    assert.match((JSON.parse(again.stdout) as { predictedRestore: { rates: string } }).predictedRestore.rates, /^the last restore \(.*backup .*\): .*fixed; .*replay from the defaults$/);
     process.kill(result.server.pid, 'SIGTERM');
     for (let i = 0; i < 200 && pidAlive(result.server.pid); i++) await new Promise((r) => setTimeout(r, 100));
     assert.ok(!pidAlive(result.server.pid), 'the restored server stopped on SIGTERM');
