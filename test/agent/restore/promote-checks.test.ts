@@ -9,6 +9,7 @@ import type { MariaDbServer } from '../../../agent/local/mariadb.js';
 import { checkPromote, positionDifferences } from '../../../agent/restore/promote-checks.js';
 import { promote } from '../../../agent/restore/promote.js';
 import { parseTarget } from '../../../agent/restore/target.js';
+import { sleep } from '../../../agent/retry.js';
 import { verifyCluster } from '../../../agent/stream/verify.js';
 import { openStateStore } from '../../../agent/wiring.js';
 import { runCli } from '../../harness/cli.js';
@@ -168,7 +169,7 @@ describe('promote checks before it opens writes', () => {
     assert.equal(state.primary?.port, c.a.port);
   });
 
-  it('claim, restore latest, promote: the new server\'s agent joins the claimed epoch and streams', async (t) => {
+  it('claim, restore latest, promote: the new server\'s agent, waiting meanwhile, joins the claimed epoch and streams', async (t) => {
     const c = await epochOne(t, 'promote-happy');
     // the replacement's address is known before it exists (an instance's private address and port)
     const endpoint = await TcpForwarder.start({ host: '127.0.0.1', port: 1 });
@@ -186,6 +187,10 @@ describe('promote checks before it opens writes', () => {
     assert.deepEqual(await numbersIn(r), range(1, 30));
     endpoint.retarget({ host: '127.0.0.1', port: r.port });
     const url = r.url.replace(/:\d+$/, `:${endpoint.port}`);
+    // AND its agent is already running (started with the instance): it may not take the pending epoch
+    const agentB = startAgent(t, { ...c.config, mysqlUrl: url, agentId: 'new-primary' });
+    await sleep(1500);
+    assert.deepEqual([(await c.repo.read())!.leaseHolder, (await c.repo.read())!.startPending], ['', true]);
     const promoted = await runCli(['promote', '--url', url], { env: c.env });
     assert.equal(promoted.code, 0, promoted.stderr);
     assert.match(promoted.stdout, /epoch 2 of cluster promote-happy begins at mariadb-bin\.\d+:4/);
@@ -194,7 +199,6 @@ describe('promote checks before it opens writes', () => {
     assert.equal(started.startPending, undefined);
 
     // THEN its agent joins epoch 2 and makes the new writes durable in it
-    const agentB = startAgent(t, { ...c.config, mysqlUrl: url, agentId: 'new-primary' });
     for (let n = 101; n <= 110; n++) await r.query('INSERT INTO app.seq (n, pad, at) VALUES (?, ?, ?)', [n, `row ${n} `, Date.now()]);
     await waitCaughtUp(r, agentB.repo);
     await agentB.stop();
