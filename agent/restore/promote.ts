@@ -84,10 +84,12 @@ export async function promote(url: string, opts: PromoteOptions = {}): Promise<P
       ...(opts.targetGtid !== undefined ? { targetGtid: opts.targetGtid } : {}),
       ...(opts.cluster ? { cluster: { clusterId: opts.cluster.repo.clusterId, state, identity: opts.cluster.identity } } : {}),
     });
-  const refuseOrWarn = (refusals: PromoteRefusal[]) => {
+  /** `closed`: the refusal comes after read_only was set and replication stopped (writes stay closed). */
+  const refuseOrWarn = (refusals: PromoteRefusal[], closed = false) => {
     if (refusals.length === 0) return;
     if (!opts.force) {
-      throw new PromoteRefusedError(serverName, refusals.map((r) => r.reason), { hint: `${refusals.map((r) => r.fix).join(' ')} Nothing was changed; --force promotes anyway, at the price of losing or forking the cluster's history.` });
+      const changed = closed ? 'The server was left read-only with replication stopped; nothing else was changed.' : 'Nothing was changed.';
+      throw new PromoteRefusedError(serverName, refusals.map((r) => r.reason), { hint: `${refusals.map((r) => r.fix).join(' ')} ${changed} --force promotes anyway, at the price of losing or forking the cluster's history.` });
     }
     for (const r of refusals) {
       const line = `WARNING: --force: promoting ${serverName} although ${r.reason}`;
@@ -128,7 +130,7 @@ export async function promote(url: string, opts: PromoteOptions = {}): Promise<P
     const { merged, binlog, binlogText } = await appliedPosition();
     // checked again now that nothing moves it: a running replica, or a client, may have applied
     // more between the first check and the stop
-    if (!opts.force) refuseOrWarn(refusalsFor(formatMariaGtidList(merged), state));
+    if (!opts.force) refuseOrWarn(refusalsFor(formatMariaGtidList(merged), state), true);
     if (formatMariaGtidList(merged) !== formatMariaGtidList(binlog)) {
       // the replayed transactions were applied, not binlogged here: start the binlog after them
       await conn.query('RESET MASTER');
@@ -151,7 +153,7 @@ export async function promote(url: string, opts: PromoteOptions = {}): Promise<P
     // mid-file is not restorable yet).
     state = await readState();
     // and with the claim as it is now (claimed again meanwhile?): writes are still closed
-    if (!opts.force) refuseOrWarn(refusalsFor(formatMariaGtidList(merged), state));
+    if (!opts.force) refuseOrWarn(refusalsFor(formatMariaGtidList(merged), state), true);
     const epoch = opts.cluster && claimedEpochFor(state, opts.cluster.identity);
     if (opts.cluster && epoch !== undefined) {
       await conn.query('FLUSH BINARY LOGS');
