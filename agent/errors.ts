@@ -370,3 +370,46 @@ export class StopCutShortError extends SquirrelError {
     });
   }
 }
+
+/**
+ * The epoch is claimed but its primary is not promoted yet: its timeline has no start to stream
+ * from. Retryable: `squirrel promote` on that server records the start, and the agent joins then.
+ */
+export class TimelinePendingError extends SquirrelError {
+  readonly code = 'TIMELINE_PENDING';
+  override readonly retryable = true;
+  constructor(readonly clusterId: string, readonly epoch: number, readonly primary: string, details: ErrorDetails = {}) {
+    super(`epoch ${epoch} of cluster ${clusterId} is claimed for ${primary} but not started: its primary has not been promoted`, {
+      hint: 'Restore onto that server and run `squirrel promote` there: it records where the epoch begins, and the agent joins then.',
+      ...details,
+    });
+  }
+}
+
+/** An epoch's timeline start cannot be recorded: it began already (its start is recorded, or chunks of it are durable). */
+export class TimelineStartedError extends SquirrelError {
+  readonly code = 'TIMELINE_STARTED';
+  constructor(
+    readonly clusterId: string,
+    readonly epoch: number,
+    readonly start: { file: string; pos: number; gtid: string },
+    readonly durableSeq: number,
+    details: ErrorDetails = {},
+  ) {
+    super(`epoch ${epoch} of cluster ${clusterId} began already at ${start.file}:${start.pos}${durableSeq > 0 ? ` and has ${durableSeq} durable chunk(s)` : ''}`, {
+      hint: 'An epoch begins once. To make another server the primary, claim the next epoch for it (`squirrel claim`), restore onto it, and promote it.',
+      ...details,
+    });
+  }
+}
+
+/**
+ * `squirrel promote` refused, before changing anything: the server has not applied exactly the
+ * restore target, or the epoch it would write under is not claimed for it. Lists every reason.
+ */
+export class PromoteRefusedError extends SquirrelError {
+  readonly code = 'PROMOTE_REFUSED';
+  constructor(readonly server: string, readonly reasons: string[], details: ErrorDetails = {}) {
+    super(`promote refused for ${server}: ${reasons.join('; ')}`, details);
+  }
+}

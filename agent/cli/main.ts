@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { register as registerAgent } from './agent.js';
 import { register as registerBackup } from './backup.js';
+import { register as registerClaim } from './claim.js';
 import { register as registerInspect } from './inspect.js';
 import { register as registerLocal } from './local.js';
 import { register as registerPreflight } from './preflight.js';
@@ -35,6 +36,7 @@ export function buildProgram(): Command {
   registerRestore(program);
   registerPrune(program);
   registerServe(program);
+  registerClaim(program);
   registerPromote(program);
   registerLocal(program);
   return program;

@@ -1,4 +1,4 @@
-import type { ClusterState, DurablePosition, TimelineStart } from './state.js';
+import { primaryKey, type ClusterState, type DurablePosition, type PrimaryIdentity, type TimelineStart } from './state.js';
 
 /**
  * Telling our own write from someone else's, after a conditional write failed.
@@ -36,18 +36,32 @@ export function isOwnAdvance(state: ClusterState | undefined, by: Writer, positi
   );
 }
 
+const sameStart = (a: TimelineStart, b: TimelineStart) => a.file === b.file && a.pos === b.pos && a.gtid === b.gtid;
+
 /**
  * True when `state` is the epoch claim that wrote `claimToken`: the epoch it claimed, with the
- * start it wrote. The token names one claim (not a process), so that another claim of the same
- * epoch from the same start is never taken for ours; a caller's retries reuse it.
+ * start it wrote (a claim without a start, `startPending`, is recognised by its token alone: the
+ * placeholder it wrote depends on what it read). The token names one claim (not a process), so
+ * that another claim of the same epoch from the same start is never taken for ours; a caller's
+ * retries reuse it.
  */
-export function isOwnClaim(state: ClusterState | undefined, epoch: number, claimToken: string, start: TimelineStart): boolean {
+export function isOwnClaim(state: ClusterState | undefined, epoch: number, claimToken: string, start: TimelineStart | undefined): boolean {
+  return state !== undefined && state.epoch === epoch && state.claimToken === claimToken && (start === undefined || sameStart(state.start, start));
+}
+
+/**
+ * True when `state` holds the timeline start `begin-timeline` wrote for `primary`: the epoch, no
+ * longer pending, claimed for the same server, starting exactly at `start`. A repeat of one
+ * promotion writes the same start (it read the server's position once); another promotion of the
+ * same server would have rotated its binlog to another file, so it is not taken for this one.
+ */
+export function isOwnTimelineStart(state: ClusterState | undefined, epoch: number, primary: PrimaryIdentity, start: TimelineStart): boolean {
   return (
     state !== undefined &&
     state.epoch === epoch &&
-    state.claimToken === claimToken &&
-    state.start.file === start.file &&
-    state.start.pos === start.pos &&
-    state.start.gtid === start.gtid
+    !state.startPending &&
+    state.primary !== undefined &&
+    primaryKey(state.primary) === primaryKey(primary) &&
+    sameStart(state.start, start)
   );
 }

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { ConditionFailedError, FencedError, LeaseHeldError, LeaseLiveError, NotPrimaryError, PositionConflictError, StatusChangeError } from '../errors.js';
+import { ConditionFailedError, FencedError, LeaseHeldError, LeaseLiveError, NotPrimaryError, PositionConflictError, StatusChangeError, TimelinePendingError, TimelineStartedError } from '../errors.js';
 import { clusterPk, epochSk, stateSk } from '../keys.js';
 import type { StateStore, Value } from '../ports/state-store.js';
-import { isOwnAdvance, isOwnClaim } from './own-write.js';
+import { isOwnAdvance, isOwnClaim, isOwnTimelineStart } from './own-write.js';
 import { describePrimary, fromItem, type ClusterHistory, type ClusterState, type ClusterStatus, type DurablePosition, type Handover, type PrimaryIdentity, type TimelineStart } from './state.js';
 import { decide, write, type ClusterAction, type RefusalKind } from './transition.js';
 
@@ -103,9 +103,13 @@ export class ClusterStateRepo {
       case 'lease-live':
         return new LeaseLiveError(this.clusterId, current!.leaseHolder, current!.leaseExpiresAt, action.kind === 'claim-next' ? action.leaseMarginMs : 0, { cause });
       case 'not-primary': {
-        const own = action.kind === 'take-lease' && action.primary ? describePrimary(action.primary) : '(not named)';
+        const own = (action.kind === 'take-lease' || action.kind === 'begin-timeline') && action.primary ? describePrimary(action.primary) : '(not named)';
         return new NotPrimaryError(this.clusterId, epoch, current?.primary ? describePrimary(current.primary) : '(none)', own, { cause });
       }
+      case 'start-pending':
+        return new TimelinePendingError(this.clusterId, epoch, current?.primary ? describePrimary(current.primary) : '(none)', { cause });
+      case 'started':
+        return new TimelineStartedError(this.clusterId, epoch, current!.start, current!.durableSeq, { cause });
       case 'lease-held': {
         const holder = current?.leaseHolder || '(none)';
         const ours = 'holder' in action && current?.leaseHolder === action.holder;
@@ -147,7 +151,10 @@ export class ClusterStateRepo {
 
   /**
    * Fences epoch `from` and starts epoch `from + 1` for `opts.primary`, whose timeline begins at
-   * `start` (the new primary's binlog position at promotion). The durable position stays where
+   * `start` (the new primary's binlog position at promotion). Without `start` (a claim made
+   * before the replacement restored, the failover order) the epoch is claimed `startPending`,
+   * with a placeholder start (transition.ts pendingStart) that no agent streams from: promote
+   * records the real one (`beginTimeline`). The durable position stays where
    * epoch `from` left it; the new epoch's chunks count from seq 1. The status becomes
    * `opts.status` (FAILING_OVER by default): the new primary's agent sets HEALTHY when it joins.
    *
@@ -169,7 +176,7 @@ export class ClusterStateRepo {
    *
    * Recognisable: a claim repeated after it landed fails (the epoch is no longer `from`), so it
    * records `claimToken`, and a failed condition is ours when the stored epoch is `from + 1` with
-   * our start and token. Another claim of the same epoch, even from the same start and the same
+   * our token (and our start, when we gave one). Another claim of the same epoch, even from the same start and the same
    * process, is not: two callers must never both believe they claimed it.
    * @param opts.claimToken names this one claim; a caller that retries the call (after
    * UnavailableError) passes the same one to every attempt, e.g. the failover workflow's execution
@@ -177,7 +184,7 @@ export class ClusterStateRepo {
    */
   async claimNextEpoch(
     from: number,
-    start: TimelineStart,
+    start: TimelineStart | undefined,
     nowMs: number,
     opts: { claimToken?: string; primary?: PrimaryIdentity; leaseMarginMs?: number; force?: boolean; status?: 'FAILING_OVER' | 'RESTORING' | 'HEALTHY' } = {},
   ): Promise<ClusterState> {
@@ -197,7 +204,7 @@ export class ClusterStateRepo {
         kind: 'claim-next',
         from,
         seen: { durableSeq: before.durableSeq, durable: before.durable },
-        start,
+        ...(start ? { start } : {}),
         claimToken,
         leaseMarginMs: opts.leaseMarginMs ?? defaultLeaseMarginMs,
         ...(opts.primary ? { primary: opts.primary } : {}),
@@ -213,9 +220,31 @@ export class ClusterStateRepo {
       }
     }
     for (const h of claimed.handovers ?? []) await this.recordHandover(h);
-    // unconditional and the same on a repeat: idempotent
-    await this.store.put({ pk: this.pk, sk: epochSk(epoch), epoch, start: start as unknown as Value, createdAt: new Date(nowMs).toISOString() });
+    // unconditional and the same on a repeat (the start as the claim stored it): idempotent
+    await this.store.put({
+      pk: this.pk,
+      sk: epochSk(epoch),
+      epoch,
+      start: claimed.start as unknown as Value,
+      ...(claimed.startPending ? { startPending: true } : {}),
+      createdAt: new Date(nowMs).toISOString(),
+    });
     return claimed;
+  }
+
+  /**
+   * Records where epoch `epoch`'s timeline begins, claimed `startPending` for `primary`: `start`
+   * is the new primary's binlog position before it takes its first write (`squirrel promote`).
+   * Conditional on the epoch, on the claim naming exactly this server (else NotPrimaryError), and
+   * on the epoch still pending with nothing durable (else TimelineStartedError). Then writes the
+   * epoch's history item start too, as a claim does. Recognisable: a repeat after it landed fails
+   * its condition (no longer pending) and is ours when the state holds our start for our server
+   * (own-write.ts isOwnTimelineStart); the history write is idempotent.
+   */
+  async beginTimeline(epoch: number, primary: PrimaryIdentity, start: TimelineStart, nowMs: number): Promise<ClusterState> {
+    const state = await this.apply({ kind: 'begin-timeline', epoch, primary, start }, nowMs, (current) => isOwnTimelineStart(current, epoch, primary, start));
+    await this.store.update(this.pk, epochSk(epoch), { epoch, start: start as unknown as Value, startPending: false }, { or: [{ exists: false }, { field: 'epoch', eq: epoch }] });
+    return state;
   }
 
   /** Writes a handover into its epoch's history item. Idempotent: the same value on every repeat. */

@@ -45,12 +45,15 @@ export type ClusterAction =
    * `from`'s durable position as `seen` (the claimer's read). Waits out a live lease (expiry plus
    * `leaseMarginMs`) unless `force`: an agent that cannot renew fences its own server within
    * its lease, so after the margin nothing of epoch `from` can still take a write.
+   * Without `start` (the failover order: the claim fences the old primary before the replacement
+   * has restored, so its binlog start is not known yet) the epoch is claimed `startPending`, with
+   * a placeholder start (see pendingStart); `begin-timeline` records the real one at promotion.
    */
   | {
       kind: 'claim-next';
       from: number;
       seen: { durableSeq: number; durable: DurablePosition | null };
-      start: TimelineStart;
+      start?: TimelineStart;
       primary?: PrimaryIdentity;
       claimToken: string;
       status?: 'FAILING_OVER' | 'RESTORING' | 'HEALTHY';
@@ -60,7 +63,9 @@ export type ClusterAction =
   /**
    * Takes (or renews) the lease of `epoch` for one process (`leaseToken`). The same process takes
    * it back at once; so does a restart of the same holder whose predecessor (the token it held) is
-   * known dead; anyone else waits for the expiry. Only the agent of the epoch's primary may.
+   * known dead; anyone else waits for the expiry. Only the agent of the epoch's primary may, and
+   * only once the epoch's timeline has begun (not `startPending`): before that it has no start to
+   * stream from.
    */
   | { kind: 'take-lease'; epoch: number; holder: string; leaseToken: string; leaseMs: number; primary?: PrimaryIdentity; predecessorToken?: string }
   /** The heartbeat: renews the lease and records what the agent sees of its server. */
@@ -68,7 +73,13 @@ export type ClusterAction =
   | { kind: 'release'; epoch: number; holder: string; leaseToken: string }
   /** Moves the durable position from `previousSeq` to `position`, one chunk at a time. */
   | { kind: 'advance'; holder: string; leaseToken: string; position: DurablePosition; previousSeq: number }
-  | { kind: 'set-status'; epoch: number; from: ClusterStatus; to: ClusterStatus };
+  | { kind: 'set-status'; epoch: number; from: ClusterStatus; to: ClusterStatus }
+  /**
+   * `squirrel promote` records where the new primary's timeline begins in an epoch claimed
+   * `startPending` for it: its binlog position after the restore, before it takes a write. Only
+   * for the server the claim named, and only while nothing of the epoch is durable.
+   */
+  | { kind: 'begin-timeline'; epoch: number; primary: PrimaryIdentity; start: TimelineStart };
 
 /** Why an action is refused; each has its own error in repo.ts. */
 export type RefusalKind =
@@ -82,8 +93,12 @@ export type RefusalKind =
   | 'moved'
   /** claim-next: the old epoch's lease has not expired plus the margin. */
   | 'lease-live'
-  /** take-lease: the epoch belongs to another server. */
+  /** take-lease, begin-timeline: the epoch belongs to another server. */
   | 'not-primary'
+  /** take-lease: the epoch's timeline has not begun (claimed before its primary was promoted). */
+  | 'start-pending'
+  /** begin-timeline: the epoch's timeline has begun already (its start is recorded, or chunks are durable). */
+  | 'started'
   /** another process holds the lease (or this one no longer does). */
   | 'lease-held'
   /** advance: the durable position is not at `previousSeq`. */
@@ -119,6 +134,15 @@ function isPrimary(primary: PrimaryIdentity | undefined): Condition {
   return { or: primary ? [...none, { field: 'primaryKey', eq: primaryKey(primary) }] : none };
 }
 
+/**
+ * Where an epoch claimed before its primary was promoted says it starts: no file yet, and the
+ * GTID position it will continue from, the cluster's durable one (the handover's, or an older
+ * epoch's when the one fenced made nothing durable), which is what a restore to latest reaches.
+ */
+export function pendingStart(seen: { durable: DurablePosition | null }): TimelineStart {
+  return { file: '', pos: 0, gtid: seen.durable?.gtid ?? '' };
+}
+
 /** The claim's primary fields; a claim that names none clears the previous epoch's (a store update cannot remove a field). */
 function identityFields(primary: PrimaryIdentity | undefined): Record<string, Value> {
   if (!primary) return { primary: null, primaryKey: null };
@@ -144,9 +168,18 @@ function guards(action: ClusterAction, nowMs: number): Guard[] {
         exists,
         { refusal: 'fenced', condition: { field: 'epoch', eq: action.epoch } },
         { refusal: 'not-primary', condition: isPrimary(action.primary) },
+        { refusal: 'start-pending', condition: { or: [{ field: 'startPending', absent: true }, { field: 'startPending', eq: false }] } },
         { refusal: 'lease-held', condition: { or: mayTake } },
       ];
     }
+    case 'begin-timeline':
+      return [
+        exists,
+        { refusal: 'fenced', condition: { field: 'epoch', eq: action.epoch } },
+        // exactly this server: a claim that named none is not one for the promoter
+        { refusal: 'not-primary', condition: { field: 'primaryKey', eq: primaryKey(action.primary) } },
+        { refusal: 'started', condition: { and: [{ field: 'startPending', eq: true }, { field: 'durableSeq', eq: 0 }] } },
+      ];
     case 'renew':
     case 'release':
       return [exists, { refusal: 'fenced', condition: { field: 'epoch', eq: action.epoch } }, { refusal: 'lease-held', condition: holds(action.holder, action.leaseToken) }];
@@ -193,7 +226,9 @@ function effect(action: ClusterAction, nowMs: number): Record<string, Value> {
         epoch: from + 1,
         status: action.status ?? 'FAILING_OVER',
         durableSeq: 0,
-        start: action.start as unknown as Value,
+        start: (action.start ?? pendingStart(seen)) as unknown as Value,
+        // a store update cannot remove a field: a claim with its start says false
+        startPending: !action.start,
         ...identityFields(action.primary),
         leaseHolder: '',
         leaseToken: '',
@@ -214,6 +249,8 @@ function effect(action: ClusterAction, nowMs: number): Record<string, Value> {
     }
     case 'set-status':
       return { status: action.to };
+    case 'begin-timeline':
+      return { start: action.start as unknown as Value, startPending: false };
   }
 }
 

@@ -94,6 +94,20 @@ function lostResponseSuite(name: string, open: () => Fixture): void {
       assert.deepEqual((await fx.store.get(clusterPk(id), epochSk(2)))?.start, next);
     });
 
+    it('a pending claimNextEpoch and beginTimeline go on when the write that landed was their own', async () => {
+      const fx = open();
+      const id = cluster();
+      const b = { host: '127.0.0.1', port: 3307 };
+      await new ClusterStateRepo(fx.store, id).claimFirstEpoch(start, 'a', 1000, 60_000);
+      const repo = new ClusterStateRepo(fx.lossy, id);
+      const lostBefore = fx.lost();
+      assert.equal((await repo.claimNextEpoch(1, undefined, 2000, { force: true, primary: b })).startPending, true);
+      const s = await repo.beginTimeline(2, b, next, 3000);
+      assert.deepEqual([s.epoch, s.startPending, s.start], [2, undefined, next]);
+      assert.ok(fx.lost() - lostBefore >= 2, `lost ${fx.lost() - lostBefore} responses`);
+      assert.deepEqual((await fx.store.get(clusterPk(id), epochSk(2)))?.start, next);
+    });
+
     it('claimNextEpoch still fails when another claimer took the same epoch from the same start', async () => {
       const fx = open();
       const id = cluster();

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ConditionFailedError, FencedError, LeaseHeldError, PositionConflictError } from '../../../agent/errors.js';
+import { ConditionFailedError, FencedError, LeaseHeldError, NotPrimaryError, PositionConflictError, TimelinePendingError, TimelineStartedError } from '../../../agent/errors.js';
 import { clusterPk, stateSk } from '../../../agent/keys.js';
 import { MemoryStateStore } from '../../../agent/store/memory-state-store.js';
 import { ClusterStateRepo, type DurablePosition } from '../../../agent/cluster/repo.js';
@@ -143,5 +143,55 @@ describe('cluster state', () => {
     };
     const s = await new ClusterStateRepo(racing, 'c1').claimNextEpoch(1, start, 2000, { leaseMarginMs: 0 });
     assert.equal(s.handovers?.[0]?.durable?.seq, 2);
+  });
+
+  describe('an epoch claimed before its primary was promoted', () => {
+    const b = { instanceId: 'i-b', host: '10.0.0.2', port: 3306 };
+    const bStart = { file: 'b-bin.000002', pos: 4, gtid: '0-1-2' };
+    async function pending() {
+      const store = new MemoryStateStore();
+      const repo = new ClusterStateRepo(store, 'c1');
+      await repo.claimFirstEpoch(start, 'a', 1000, 100);
+      await repo.advance('a', pos(1, 100));
+      await repo.advance('a', pos(2, 200));
+      const claimed = await repo.claimNextEpoch(1, undefined, 2000, { leaseMarginMs: 0, primary: b });
+      return { store, repo, claimed };
+    }
+
+    it('is claimed pending, with a placeholder start at the durable GTID position, in the state item and its history item', async () => {
+      const { store, repo, claimed } = await pending();
+      assert.deepEqual([claimed.epoch, claimed.startPending, claimed.start, claimed.handovers?.[0]?.durable?.seq], [2, true, { file: '', pos: 0, gtid: '0-1-2' }, 2]);
+      const h = await store.get(clusterPk('c1'), 'epoch#000002');
+      assert.deepEqual([h?.start, h?.startPending], [{ file: '', pos: 0, gtid: '0-1-2' }, true]);
+      assert.deepEqual((await repo.readHistory())!.starts.get(2), { file: '', pos: 0, gtid: '0-1-2' });
+    });
+
+    it('is not taken by its primary\'s agent until its start is recorded', async () => {
+      const { repo } = await pending();
+      await assert.rejects(repo.acquireLease(2, 'agent-b', 3000, 100, { primary: b }), (e: unknown) => e instanceof TimelinePendingError && e.retryable && e.epoch === 2);
+      await repo.beginTimeline(2, b, bStart, 3000);
+      assert.equal((await repo.acquireLease(2, 'agent-b', 3001, 100, { primary: b })).leaseHolder, 'agent-b');
+    });
+
+    it('records the start promote gives, in the state item and the history item, and takes its own repeat for success', async () => {
+      const { store, repo } = await pending();
+      const s = await repo.beginTimeline(2, { ...b, host: '127.0.0.1' }, bStart, 3000);
+      assert.deepEqual([s.startPending, s.start], [undefined, bStart]);
+      const h = await store.get(clusterPk('c1'), 'epoch#000002');
+      assert.deepEqual([h?.start, h?.startPending], [bStart, false]);
+      // a repeat (the response of the first was lost, or promote ran again with the same start)
+      assert.deepEqual((await repo.beginTimeline(2, b, bStart, 3001)).start, bStart);
+      // another start is another promotion: refused
+      await assert.rejects(repo.beginTimeline(2, b, { ...bStart, file: 'b-bin.000003' }, 3002), (e: unknown) => e instanceof TimelineStartedError && e.start.file === 'b-bin.000002');
+      assert.deepEqual((await repo.readHistory())!.starts.get(2), bStart);
+    });
+
+    it('refuses the start from another server than the claim named, and from a fenced epoch', async () => {
+      const { repo } = await pending();
+      await assert.rejects(repo.beginTimeline(2, { host: '10.0.0.3', port: 3306 }, bStart, 3000), (e: unknown) => e instanceof NotPrimaryError && /i-b/.test(e.message) && /10\.0\.0\.3/.test(e.message));
+      await repo.claimNextEpoch(2, undefined, 4000, { leaseMarginMs: 0, primary: { host: '10.0.0.3', port: 3306 } });
+      await assert.rejects(repo.beginTimeline(2, b, bStart, 4001), FencedError);
+      assert.equal((await repo.read())?.startPending, true);
+    });
   });
 });

@@ -29,6 +29,9 @@ const healthy: ClusterState = {
 };
 const released: ClusterState = { ...healthy, leaseHolder: '', leaseToken: '', leaseExpiresAt: 0 };
 const claimedForB: ClusterState = { ...released, epoch: 3, durableSeq: 0, primary: b, status: 'FAILING_OVER', handovers: [{ epoch: 2, durable: pos(2, 3), at: '' }] };
+/** Epoch 3 claimed for `b` before b was restored and promoted: no start yet. */
+const pendingForB: ClusterState = { ...claimedForB, start: { file: '', pos: 0, gtid: '0-1-3' }, startPending: true };
+const begin = (over: Partial<Extract<ClusterAction, { kind: 'begin-timeline' }>> = {}): ClusterAction => ({ kind: 'begin-timeline', epoch: 3, primary: b, start: next, ...over });
 
 const take = (over: Partial<Extract<ClusterAction, { kind: 'take-lease' }>> = {}): ClusterAction => ({ kind: 'take-lease', epoch: 2, holder: 'h', leaseToken: 't1', leaseMs: 1000, primary: a, ...over });
 const claimNext = (over: Partial<Extract<ClusterAction, { kind: 'claim-next' }>> = {}): ClusterAction => ({
@@ -64,6 +67,10 @@ const rows: Row[] = [
   { name: 'a forced claim does not wait for the lease', state: healthy, action: claimNext({ force: true }), now: 1, expect: { epoch: 3 } },
   { name: 'claiming from an epoch that is no longer current', state: claimedForB, action: claimNext(), now: 20_000, expect: 'fenced' },
   { name: 'claiming after the old epoch advanced past what the claimer read', state: healthy, action: claimNext({ seen: { durableSeq: 2, durable: pos(2, 2) } }), now: 20_000, expect: 'moved' },
+  { name: 'a claim without a start (before the replacement restored) is pending, its start a placeholder at the durable GTID position', state: healthy, action: claimNext({ start: undefined }), now: 15_001, expect: { epoch: 3, startPending: true, start: { file: '', pos: 0, gtid: '0-1-3' }, primary: b, handovers: [{ epoch: 2, durable: pos(2, 3), at: new Date(15_001).toISOString() }] } },
+  { name: 'a pending claim of an empty epoch starts at the older durable GTID position', state: { ...released, durable: pos(1, 7), durableSeq: 0 }, action: claimNext({ start: undefined, seen: { durableSeq: 0, durable: pos(1, 7) } }), now: 1, expect: { startPending: true, start: { file: '', pos: 0, gtid: '0-1-7' } } },
+  { name: 'a pending claim of a cluster with nothing durable starts at the empty position', state: { ...released, durable: null, durableSeq: 0 }, action: claimNext({ start: undefined, seen: { durableSeq: 0, durable: null } }), now: 1, expect: { startPending: true, start: { file: '', pos: 0, gtid: '' } } },
+  { name: 'claiming the next epoch from a pending one (its primary never promoted) with a start is not pending', state: pendingForB, action: claimNext({ from: 3, seen: { durableSeq: 0, durable: pos(2, 3) }, primary: a }), now: 1, expect: { epoch: 4, startPending: undefined, start: next, handovers: [{ epoch: 2, durable: pos(2, 3), at: '' }, { epoch: 3, durable: null, at: new Date(1).toISOString() }] } },
   { name: 'an empty epoch hands over no position', state: { ...released, durable: pos(1, 7), durableSeq: 0 }, action: claimNext({ seen: { durableSeq: 0, durable: pos(1, 7) } }), now: 1, expect: { handovers: [{ epoch: 2, durable: null, at: new Date(1).toISOString() }] } },
   // the lease
   { name: 'the same process takes its lease back at once', state: healthy, action: take(), now: 5_000, expect: { leaseExpiresAt: 6_000 } },
@@ -77,6 +84,8 @@ const rows: Row[] = [
   { name: 'an agent that does not say which server it is may not take an epoch claimed for one', state: claimedForB, action: take({ epoch: 3, primary: undefined }), now: 20_000, expect: 'not-primary' },
   { name: 'the named primary\'s agent takes the claimed epoch and makes it HEALTHY', state: claimedForB, action: take({ epoch: 3, primary: b, holder: 'hb', leaseToken: 'tb' }), now: 20_000, expect: { leaseHolder: 'hb', status: 'HEALTHY' } },
   { name: 'the same server is named by instance id and port, whatever host the agent reaches it by', state: claimedForB, action: take({ epoch: 3, primary: { ...b, host: '127.0.0.1' } }), now: 20_000, expect: { leaseHolder: 'h' } },
+  { name: 'the named primary\'s agent may not take an epoch whose timeline has not begun', state: pendingForB, action: take({ epoch: 3, primary: b, holder: 'hb', leaseToken: 'tb' }), now: 20_000, expect: 'start-pending' },
+  { name: 'another server\'s agent is told it is not the primary of a pending epoch', state: pendingForB, action: take({ epoch: 3 }), now: 20_000, expect: 'not-primary' },
   { name: 'any agent may take an epoch whose claim named no primary', state: { ...released, primary: undefined }, action: take({ primary: b }), now: 1, expect: { leaseHolder: 'h' } },
   { name: 'renewing by the holding process', state: healthy, action: { kind: 'renew', epoch: 2, holder: 'h', leaseToken: 't1', leaseMs: 1000, server: null, lagSeconds: 0 }, now: 9_500, expect: { leaseExpiresAt: 10_500 } },
   { name: 'renewing by a process that lost the lease', state: { ...healthy, leaseToken: 't2' }, action: { kind: 'renew', epoch: 2, holder: 'h', leaseToken: 't1', leaseMs: 1000, server: null, lagSeconds: 0 }, now: 9_500, expect: 'lease-held' },
@@ -88,6 +97,16 @@ const rows: Row[] = [
   { name: 'advancing by another process of the same holder', state: healthy, action: advance({ leaseToken: 't2' }), now: 0, expect: 'lease-held' },
   { name: 'advancing after the next epoch was claimed (fencing comes first)', state: claimedForB, action: advance({ previousSeq: 0 }), now: 0, expect: 'fenced' },
   { name: 'advancing a cluster that does not exist', state: undefined, action: advance(), now: 0, expect: 'missing' },
+  // the timeline start (promote)
+  { name: 'promote records the start of the epoch claimed for its server, which is no longer pending', state: pendingForB, action: begin(), now: 0, expect: { epoch: 3, start: next, startPending: undefined, primary: b, leaseHolder: '' } },
+  { name: 'the same server is named by instance id and port when promote records the start', state: pendingForB, action: begin({ primary: { ...b, host: '127.0.0.1' } }), now: 0, expect: { start: next } },
+  { name: 'recording the start of an epoch claimed for another server', state: pendingForB, action: begin({ primary: a }), now: 0, expect: 'not-primary' },
+  { name: 'recording the start of an epoch whose claim named no server', state: { ...pendingForB, primary: undefined }, action: begin(), now: 0, expect: 'not-primary' },
+  { name: 'recording the start of an epoch that began already', state: claimedForB, action: begin(), now: 0, expect: 'started' },
+  { name: 'recording the start of an epoch with durable chunks', state: { ...pendingForB, durableSeq: 1 }, action: begin(), now: 0, expect: 'started' },
+  { name: 'recording the start of an epoch that is no longer current', state: { ...pendingForB, epoch: 4 }, action: begin(), now: 0, expect: 'fenced' },
+  { name: 'recording the start of a cluster that does not exist', state: undefined, action: begin(), now: 0, expect: 'missing' },
+  { name: 'the named primary\'s agent takes the epoch once its start is recorded', state: { ...pendingForB, start: next, startPending: undefined }, action: take({ epoch: 3, primary: b, holder: 'hb', leaseToken: 'tb' }), now: 20_000, expect: { leaseHolder: 'hb', status: 'HEALTHY' } },
   // statuses
   { name: 'a workflow marks a stale cluster SUSPECT', state: healthy, action: { kind: 'set-status', epoch: 2, from: 'HEALTHY', to: 'SUSPECT' }, now: 0, expect: { status: 'SUSPECT' } },
   { name: 'a status change from a status that moved first', state: healthy, action: { kind: 'set-status', epoch: 2, from: 'SUSPECT', to: 'FAILED' }, now: 0, expect: 'status-changed' },
