@@ -10,7 +10,8 @@ import { poll, tailFile } from '../local/process-util.js';
 /**
  * Starts mariadbd on a restored datadir as a process of its own that outlives the CLI
  * (`squirrel restore --start`): the replay's server is a child that dies with the command. Its
- * socket, error log and pid file go to `serverDir`; settings are those the agent requires.
+ * socket, error log and pid file go to `serverDir`; settings are those the agent requires, and
+ * read-only until `promote`.
  */
 export async function startDetached(opts: {
   datadir: string;
@@ -48,6 +49,8 @@ export async function startDetached(opts: {
       '--gtid-strict-mode=ON',
       '--innodb-flush-log-at-trx-commit=1',
       '--innodb-doublewrite=1',
+      // no writes before `promote` checks the server and opens them (replay-server.ts says why)
+      '--read-only=ON',
       ...(opts.innodbSizes ? [`--innodb-buffer-pool-size=${opts.innodbSizes.bufferPoolBytes}`, `--innodb-log-file-size=${opts.innodbSizes.logFileBytes}`] : []),
     ],
     { detached: true, stdio: 'ignore' },

@@ -74,6 +74,9 @@ export function replayServerArgs(sizing: ServerSizing, durable: boolean): string
     `--slave-parallel-threads=${sizing.parallelThreads}`,
     `--slave-domain-parallel-threads=${sizing.domainParallelThreads}`,
     '--slave-parallel-mode=optimistic',
+    // a restored server takes no writes before `promote` checks it and opens them (accounts
+    // with READ_ONLY ADMIN, such as root's ALL PRIVILEGES, are not held by read_only)
+    ...(durable ? ['--read-only=ON'] : []),
   ];
 }
 

@@ -54,10 +54,10 @@ describe('backup, restore and prune commands', () => {
     assert.equal(result.sizing.bufferPoolBytes, 256 * 1024 * 1024);
     const conn = await mysql.createConnection({ socketPath: result.server.socket, user: 'root', password: server.rootPassword });
     const [rows] = await conn.query('SELECT COUNT(*) AS n FROM app.seq');
-    const [settings] = await conn.query('SELECT @@innodb_buffer_pool_size AS pool, @@innodb_doublewrite AS dw, @@innodb_flush_log_at_trx_commit AS flush, @@sync_binlog AS sb');
+    const [settings] = await conn.query('SELECT @@innodb_buffer_pool_size AS pool, @@innodb_doublewrite AS dw, @@innodb_flush_log_at_trx_commit AS flush, @@sync_binlog AS sb, @@read_only AS ro');
     await conn.end();
-    // the server handed over keeps the restore's sizing, with every durable setting
-    assert.deepEqual((settings as Record<string, number>[])[0], { pool: 256 * 1024 * 1024, dw: 1, flush: 1, sb: 1 });
+    // the server handed over keeps the restore's sizing, with every durable setting, and takes no writes before promote
+    assert.deepEqual((settings as Record<string, number>[])[0], { pool: 256 * 1024 * 1024, dw: 1, flush: 1, sb: 1, ro: 1 });
     assert.equal((rows as { n: number }[])[0]!.n, 40);
     // the next prediction uses what this restore measured (its replay was too small to give a rate)
     const again = await run(['status', '--json'], env);
