@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { buildStreamer, objectStoreFor } from '../../../agent/cli/agent.js';
 import { ClusterStateRepo } from '../../../agent/cluster/repo.js';
 import { LineageError } from '../../../agent/errors.js';
-import { binlogPrefix } from '../../../agent/keys.js';
+import { binlogPrefix, clusterPk, stateSk } from '../../../agent/keys.js';
 import type { MariaDbServer } from '../../../agent/local/mariadb.js';
 import { serverEnd } from '../../../agent/local/catch-up.js';
 import { silentLogger } from '../../../agent/log.js';
@@ -12,6 +12,7 @@ import type { ObjectStore } from '../../../agent/ports/object-store.js';
 import { openStateStore } from '../../../agent/wiring.js';
 import { AgentProcess } from '../../harness/agent-process.js';
 import { withMariaDb } from '../../harness/mariadb.js';
+import { capturingLogger } from '../../harness/log.js';
 import { withLocalStack } from '../../harness/stack.js';
 import { startAgent, type PitrConfig } from '../../harness/pitr.js';
 import { agentConfig, waitCaughtUp } from '../../harness/streaming.js';
@@ -41,8 +42,12 @@ async function readOnly(server: MariaDbServer): Promise<number> {
 
 /** Runs one in-process streamer for `config` until it stops by itself (or 30 s); returns its stop reason. */
 async function runUntilRefused(config: PitrConfig) {
-  const { streamer, close } = buildStreamer(config, silentLogger, 'oldest');
-  const timer = setTimeout(() => void streamer.stop(), 30_000);
+  const giveUp = new AbortController();
+  const { streamer, close } = buildStreamer(config, silentLogger, 'oldest', { clients: { giveUp: giveUp.signal } });
+  const timer = setTimeout(() => {
+    void streamer.stop();
+    setTimeout(() => giveUp.abort(new Error('the agent did not stop in time')), 10_000).unref();
+  }, 30_000);
   try {
     return await streamer.run();
   } finally {
@@ -182,5 +187,59 @@ describe('primary identity: an agent streams an epoch only from the server that 
     const state = (await repo.read())!;
     assert.deepEqual([state.epoch, state.leaseHolder, state.durableSeq], [2, '', 0]);
     assert.deepEqual(await keysOf(objectStoreFor(config), binlogPrefix('', config.clusterId, 2)), []);
+  });
+
+  it('waits while the epoch claimed for its server is not promoted yet, says so once, and streams it once a promote records its start', async (t) => {
+    // GIVEN epoch 1 durable from A, and epoch 2 claimed for B before B was promoted
+    const stack = await withLocalStack(t);
+    const a = await withMariaDb(t);
+    const b = await withMariaDb(t, { serverId: 2 });
+    const config = agentConfig(a, stack, 'identity-pending');
+    const stateStore = openStateStore(config);
+    const repo = new ClusterStateRepo(stateStore, config.clusterId);
+    const agentA = startAgent(t, config);
+    await a.query('CREATE DATABASE app');
+    await waitCaughtUp(a, repo);
+    await agentA.stop();
+    const [aPos] = await a.query<{ g: string }[]>('SELECT @@global.gtid_binlog_pos AS g');
+    await b.query('RESET MASTER');
+    await b.query('SET GLOBAL gtid_binlog_state = ?', [aPos!.g]);
+    const startB = await serverEnd(b);
+    await repo.claimNextEpoch(1, { file: startB.file, pos: 4, gtid: aPos!.g }, Date.now(), { primary: { host: b.host, port: b.port }, force: true });
+    await stateStore.update(clusterPk(config.clusterId), stateSk, { startPending: true }, { and: [] });
+    // WHEN B's agent starts
+    const { log, lines } = capturingLogger();
+    // a stop bounded like the CLI agent's: the stand-ins may be gone when the test's hooks stop it
+    const giveUp = new AbortController();
+    const { streamer, close } = buildStreamer({ ...config, mysqlUrl: b.url, agentId: 'agent-b' }, log, 'oldest', { clients: { giveUp: giveUp.signal } });
+    const running = streamer.run();
+    t.after(async () => {
+      const timer = setTimeout(() => giveUp.abort(new Error('the test agent did not stop in time')), 10_000);
+      await streamer.stop();
+      await running;
+      await close();
+      clearTimeout(timer);
+    });
+    const pending = () => lines().filter((l) => String(l.msg).startsWith('epoch 2 is claimed for this server but not promoted yet'));
+    for (let i = 0; pending().length === 0; i++) {
+      assert.ok(i < 500, `the agent did not say it waits: ${JSON.stringify(lines())}`);
+      await sleep(20);
+    }
+    await sleep(2500);
+    // THEN it waits, holding nothing, and says so once
+    assert.equal(pending().length, 1);
+    assert.equal((await repo.read())!.leaseHolder, '');
+    // WHEN a promote records where epoch 2 starts
+    await stateStore.update(clusterPk(config.clusterId), stateSk, { startPending: false }, { and: [] });
+    await b.query('CREATE DATABASE app');
+    // THEN the agent joins and streams epoch 2
+    for (let i = 0; ; i++) {
+      const d = (await repo.read())!.durable;
+      if (d?.epoch === 2) break;
+      assert.ok(i < 1500, `nothing durable in epoch 2: ${JSON.stringify(lines().slice(-5))}`);
+      await sleep(20);
+    }
+    await streamer.stop();
+    assert.equal((await running).kind, 'stopped');
   });
 });
