@@ -8,6 +8,7 @@
  * The comparison (`ChunkContinuation`, `gtidShortfall`) is pure; `checkLineage` reads the chunk
  * from the object store and the server's bytes through a binlog dump, and refuses with LineageError.
  */
+import { createHash, type Hash } from 'node:crypto';
 import { decompress } from 'fzstd';
 import { GtidPosition, gtidFlavour } from '../binlog/gtid-position.js';
 import { EventType } from '../binlog/event-types.js';
@@ -52,15 +53,20 @@ export type ContinuationVerdict = { same: true } | { same: false; difference: st
  * Compares the events of a binlog dump that begins at the chunk's start with the chunk's bytes,
  * event by event, placing each by its own offset (artificial events are not bytes of the file, as
  * in the streamer). Decides at the first difference, or once the chunk's end is reached. Pure.
+ *
+ * `expected` is the chunk's bytes, or, for a chunk too large to hold (one large transaction), the
+ * SHA-256 of its bytes: the server's bytes are then hashed and compared at the end.
  */
 export class ChunkContinuation {
   private pos: number;
+  private readonly hash: Hash | undefined;
 
   constructor(
-    private readonly chunk: Buffer,
+    private readonly expected: Buffer | { sha256: string },
     private readonly ref: Pick<ChunkKey, 'file' | 'start' | 'end'>,
   ) {
     this.pos = ref.start;
+    this.hash = Buffer.isBuffer(expected) ? undefined : createHash('sha256');
   }
 
   /** Where the server's bytes compared so far end. */
@@ -78,21 +84,49 @@ export class ChunkContinuation {
     }
     if (ev.file !== file) return this.short(`the server's ${file} ends at byte ${this.pos} (its binlog went on in ${ev.file})`);
     if (ev.start !== this.pos) return { same: false, difference: `the server has an event at ${file}:${ev.start}, where the chunk has one at ${this.pos}` };
-    const at = this.pos - this.ref.start;
-    const theirs = this.chunk.subarray(at, at + ev.bytes.length);
-    for (let i = 0; i < ev.bytes.length; i++) {
-      if (i >= theirs.length || ev.bytes[i] !== theirs[i]) {
-        return { same: false, difference: `the server's byte at ${file}:${this.pos + i} differs from the chunk's (first difference; the server's event ${file}:${ev.start}-${ev.end})` };
+    if (ev.end! > end) return { same: false, difference: `the server's event ${file}:${ev.start}-${ev.end} runs past the chunk's end at ${end}` };
+    if (Buffer.isBuffer(this.expected)) {
+      const at = this.pos - this.ref.start;
+      const theirs = this.expected.subarray(at, at + ev.bytes.length);
+      for (let i = 0; i < ev.bytes.length; i++) {
+        if (ev.bytes[i] !== theirs[i]) {
+          return { same: false, difference: `the server's byte at ${file}:${this.pos + i} differs from the chunk's (first difference; the server's event ${file}:${ev.start}-${ev.end})` };
+        }
       }
+    } else {
+      this.hash!.update(ev.bytes);
     }
     this.pos = ev.end!;
-    if (this.pos === end) return { same: true };
-    return undefined;
+    if (this.pos < end) return undefined;
+    if (Buffer.isBuffer(this.expected)) return { same: true };
+    const actual = this.hash!.digest('hex');
+    return actual === this.expected.sha256 ? { same: true } : { same: false, difference: `the server's bytes ${file}:${this.ref.start}-${end} hash to sha-256 ${actual}, the chunk's are ${this.expected.sha256}` };
   }
 
   private short(what: string): ContinuationVerdict {
     return { same: false, difference: `${what}, before the chunk's end at ${this.ref.end}` };
   }
+}
+
+/**
+ * Chunks up to this size are read and compared byte by byte; a larger one (a single large
+ * transaction, which may be gigabytes) is compared by the SHA-256 of its bytes, never held whole.
+ */
+export const lineageCompareMaxBytes = 64 * 1024 * 1024;
+
+/**
+ * What the server's bytes must be: the chunk's bytes, fetched and checked against its SHA-256
+ * metadata and its key's length; or, for a chunk larger than `lineageCompareMaxBytes` stored
+ * uncompressed, the SHA-256 its metadata records (of exactly those bytes).
+ */
+async function expectedBytes(objects: ObjectStore, key: string, ref: ChunkKey): Promise<Buffer | { sha256: string }> {
+  if (ref.end - ref.start > lineageCompareMaxBytes) {
+    const info = await objects.head(key);
+    if (!info) throw new BinlogChainError(key, 'the durable position names this chunk, but it is not in the object store');
+    const sha256 = info.metadata.sha256;
+    if (sha256 && (info.metadata.encoding ?? 'none') === 'none' && info.sizeBytes === ref.end - ref.start) return { sha256 };
+  }
+  return readChunk(objects, key, ref);
 }
 
 /** Fetches a chunk and checks it against its SHA-256 metadata and its key's length; returns its event bytes. */
@@ -143,8 +177,7 @@ export async function checkLineage(deps: LineageDeps, state: Pick<ClusterState, 
     const file = files.find((f) => f.file === ref.file);
     if (!file) throw refuse(durable.key, `the server has no binlog file ${ref.file} (it has ${files.map((f) => f.file).join(', ') || 'none'})`);
     if (file.sizeBytes < ref.end) throw refuse(durable.key, `the server's ${ref.file} holds ${file.sizeBytes} bytes, the chunk ends at ${ref.end}`);
-    const chunk = await readChunk(deps.objects, durable.key, ref);
-    const verdict = await compareWithServer(deps, chunk, ref);
+    const verdict = await compareWithServer(deps, await expectedBytes(deps.objects, durable.key, ref), ref);
     if (!verdict.same) throw refuse(durable.key, verdict.difference);
   }
   const { gtid } = await deps.source.currentPosition();
@@ -153,8 +186,8 @@ export async function checkLineage(deps: LineageDeps, state: Pick<ClusterState, 
 }
 
 /** Reads the server's binlog from the chunk's start through a dump until the verdict. */
-async function compareWithServer(deps: LineageDeps, chunk: Buffer, ref: ChunkKey): Promise<ContinuationVerdict> {
-  const continuation = new ChunkContinuation(chunk, ref);
+async function compareWithServer(deps: LineageDeps, expected: Buffer | { sha256: string }, ref: ChunkKey): Promise<ContinuationVerdict> {
+  const continuation = new ChunkContinuation(expected, ref);
   // the server refuses a dump from an offset where none of its events begins (error 1236), and a
   // dump read from there fails its checks: either way its binlog is not the chunk's
   const refused = (err: unknown): ContinuationVerdict => {

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { EventType } from '../../../agent/binlog/event-types.js';
 import { ChunkContinuation, gtidShortfall } from '../../../agent/stream/lineage.js';
@@ -72,5 +73,18 @@ describe('ChunkContinuation: does the server\'s binlog end with the chunk\'s byt
     next.push(ev(100, 'aaaa'));
     const rotated = next.push(ev(4, 'xxxx', 'bin.000003'));
     assert.match(rotated && !rotated.same ? rotated.difference : '', /its binlog went on in bin\.000003/);
+  });
+
+  it('compares a chunk too large to hold by the SHA-256 of its bytes', () => {
+    const sha256 = createHash('sha256').update(chunk).digest('hex');
+    const same = new ChunkContinuation({ sha256 }, ref);
+    same.push(ev(100, 'aaaa'));
+    same.push(ev(104, 'bbbbbb'));
+    assert.deepEqual(same.push(ev(110, 'cc')), { same: true });
+    const other = new ChunkContinuation({ sha256 }, ref);
+    other.push(ev(100, 'aaaa'));
+    other.push(ev(104, 'bbbXbb'));
+    const v = other.push(ev(110, 'cc'));
+    assert.match(v && !v.same ? v.difference : '', new RegExp(`the server's bytes bin\\.000002:100-112 hash to sha-256 [0-9a-f]{64}, the chunk's are ${sha256}`));
   });
 });
