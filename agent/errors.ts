@@ -404,6 +404,32 @@ export class TimelineStartedError extends SquirrelError {
 }
 
 /**
+ * The agent's server does not continue the epoch's chain: its binlog at the durable position does
+ * not end with the bytes of the last durable chunk, or its GTID position lacks the durable one.
+ * Names the epoch, the object compared (the chunk key, or the durable GTID position), the server
+ * and what differs. Not retryable: the same server gives the same answer.
+ */
+export class LineageError extends SquirrelError {
+  readonly code = 'LINEAGE';
+  constructor(
+    readonly clusterId: string,
+    readonly epoch: number,
+    readonly server: string,
+    /** The chunk key compared, or `gtid <position>` for the GTID check. */
+    readonly object: string,
+    readonly difference: string,
+    details: ErrorDetails = {},
+  ) {
+    super(`server ${server} does not continue epoch ${epoch} of cluster ${clusterId} at ${object}: ${difference}`, {
+      hint:
+        "This server's binlog is not the one the epoch's chunks were read from: it was reset, restored from elsewhere, or another server now answers at this address. " +
+        'Do not stream it under this epoch. Rebuild it with `squirrel restore` (to latest) and `squirrel promote`, and claim a new epoch for it; check `squirrel status` for the server the epoch belongs to.',
+      ...details,
+    });
+  }
+}
+
+/**
  * `squirrel promote` refused, before changing anything: the server has not applied exactly the
  * restore target, or the epoch it would write under is not claimed for it. Lists every reason.
  */

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { FencedError, LeaseHeldError, ConditionFailedError, StopCutShortError } from '../errors.js';
+import { FencedError, LeaseHeldError, ConditionFailedError, NotPrimaryError, StopCutShortError } from '../errors.js';
 import { binlogPrefix, parseChunkKey, stagingPrefix } from '../keys.js';
 import type { Logger } from '../log.js';
 import type { BinlogSource, StreamEvent } from '../ports/binlog-source.js';
@@ -7,7 +7,9 @@ import type { ObjectStore } from '../ports/object-store.js';
 import { isRetryable, retrying, sleep, type Backoff } from '../retry.js';
 import { GtidPosition } from '../binlog/gtid-position.js';
 import { Chunker, type ChunkerEvent } from './chunker.js';
-import { ClusterStateRepo, type ClusterState, type DurablePosition, type PrimaryIdentity } from '../cluster/repo.js';
+import { ClusterStateRepo, primaryKey, type ClusterState, type DurablePosition, type PrimaryIdentity } from '../cluster/repo.js';
+import { describePrimary } from '../cluster/state.js';
+import { checkLineage } from './lineage.js';
 import { Shipper, type UnstoredChunk } from './shipper.js';
 import type { SpillFactory } from './spill.js';
 
@@ -114,12 +116,29 @@ export class Streamer {
     void this.current?.close().catch(() => undefined);
   }
 
-  /** Joins the cluster: claims epoch 1 on a first start, else takes the lease (waiting if needed). */
-  private async join(): Promise<ClusterState> {
+  /**
+   * Joins the cluster: claims epoch 1 on a first start, else takes the lease (waiting if needed)
+   * and checks that this agent's server continues the epoch's chain (lineage.ts) before anything
+   * is streamed. An epoch claimed for this server before it was promoted is waited for. Undefined
+   * when a stop came first (nothing is held then). Fails with NotPrimaryError when the epoch
+   * belongs to another server, with LineageError when this server does not continue it.
+   */
+  private async join(): Promise<ClusterState | undefined> {
     const { state, log } = this.opts;
     let waitingLogged = false;
+    let pendingLogged = false;
     for (;;) {
       const existing = await retrying(() => state.read(), this.retryOpts('read cluster state'));
+      if (existing?.startPending && this.mayBePrimaryOf(existing)) {
+        if (!pendingLogged) {
+          log.warn({ epoch: existing.epoch }, `epoch ${existing.epoch} is claimed for this server but not promoted yet: waiting for \`squirrel promote\` to record where it starts`);
+          pendingLogged = true;
+        }
+        if (this.stopping) return undefined;
+        await sleep(1000, this.stopRequested.signal);
+        if (this.stopping) return undefined;
+        continue;
+      }
       if (!existing) {
         const start =
           this.opts.from === 'current'
@@ -152,6 +171,7 @@ export class Streamer {
           ...this.retryOpts('take the lease'),
           retryIf: (e) => !(e instanceof LeaseHeldError), // a held lease is waited for below, not retried blindly
         });
+        if (!(await this.continuesChain(joined))) return undefined;
         const d = joined.durable;
         log.info(
           { epoch: joined.epoch, durableSeq: joined.durableSeq },
@@ -167,6 +187,35 @@ export class Streamer {
         if (this.stopping) throw err;
         await sleep(Math.min(1000, Math.max(50, err.expiresAt - this.now() + 10)), this.stopRequested.signal);
       }
+    }
+  }
+
+  /** Whether the epoch's claim names this agent's server, or names none (an agent that names none may take only such an epoch). */
+  private mayBePrimaryOf(state: ClusterState): boolean {
+    return !state.primary || (this.opts.primary !== undefined && primaryKey(state.primary) === primaryKey(this.opts.primary));
+  }
+
+  /**
+   * Checks, holding the epoch's lease, that the server continues the epoch's chain; on a refusal
+   * (or a stop) gives the lease up again, so that the epoch's real primary need not wait for it.
+   * False when a stop came first.
+   */
+  private async continuesChain(joined: ClusterState): Promise<boolean> {
+    const server = this.opts.primary ? describePrimary(this.opts.primary) : "this agent's server";
+    try {
+      await retrying(
+        () =>
+          checkLineage(
+            { source: this.opts.source, objects: this.opts.objects, clusterId: this.opts.clusterId, server, onStream: (s) => (this.current = s) },
+            joined,
+          ),
+        this.retryOpts('check that the server continues the epoch'),
+      );
+      return true;
+    } catch (err) {
+      await this.opts.state.releaseLease(joined.epoch, this.opts.holder).catch(() => undefined);
+      if (this.stopping && this.fatal === undefined) return false;
+      throw err;
     }
   }
 
@@ -229,6 +278,7 @@ export class Streamer {
     let durable: DurablePosition | null | undefined;
     try {
       const joined = await this.join();
+      if (!joined) return { kind: 'stopped' };
       this.epoch = joined.epoch;
       durable = joined.durable;
       if (!this.stopping) await this.removeStrays(joined);
@@ -281,7 +331,8 @@ export class Streamer {
         if (err instanceof StopCutShortError || isRetryable(err)) return this.cutShort(err, stage, this.shipper?.durable ?? durable);
       }
       const error = this.fatal ?? err;
-      if (error instanceof FencedError) {
+      // an agent whose server is not the epoch's primary is an old primary: fenced as well
+      if (error instanceof FencedError || error instanceof NotPrimaryError) {
         this.opts.log.error({ err: error.message }, 'fenced: putting the server read-only');
         await this.opts.source.setReadOnly().catch((e) => this.opts.log.error({ err: (e as Error).message }, 'could not set the server read-only'));
       }

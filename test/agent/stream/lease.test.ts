@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { ClusterStateRepo } from '../../../agent/cluster/repo.js';
 import { openStateStore } from '../../../agent/wiring.js';
@@ -38,13 +41,17 @@ describe('first start and the lease', () => {
     const config = agentConfig(server, stack, 'two-agents');
     const env = { ...stack.env, SQUIRREL_CLUSTER_ID: config.clusterId, SQUIRREL_MYSQL_URL: server.url, SQUIRREL_LEASE_MS: '3000', SQUIRREL_HEARTBEAT_INTERVAL_MS: '300' };
     const repo = new ClusterStateRepo(openStateStore(config), config.clusterId);
+    // two hosts, as their ids say: each agent has its own state directory, so only the lease
+    // keeps the second out (one-agent.test.ts covers two agents on one host)
+    const dirs = mkdtempSync(join(tmpdir(), 'squirrel-two-hosts-'));
+    t.after(() => rmSync(dirs, { recursive: true, force: true }));
     await server.query('CREATE DATABASE app');
     await server.query('CREATE TABLE app.t (id INT PRIMARY KEY AUTO_INCREMENT)');
-    const first = AgentProcess.start({ ...env, SQUIRREL_AGENT_ID: 'host-a' });
+    const first = AgentProcess.start({ ...env, SQUIRREL_AGENT_ID: 'host-a', SQUIRREL_STATE_DIR: join(dirs, 'a') });
     let second: AgentProcess | undefined;
     try {
       await waitCaughtUp(server, repo);
-      second = AgentProcess.start({ ...env, SQUIRREL_AGENT_ID: 'host-b' });
+      second = AgentProcess.start({ ...env, SQUIRREL_AGENT_ID: 'host-b', SQUIRREL_STATE_DIR: join(dirs, 'b') });
       for (let i = 0; !/waiting for the lease/.test(second.log) && i < 200; i++) await sleep(50);
       assert.match(second.log, /waiting for the lease: cluster two-agents is being streamed by host-a/);
       await server.query('INSERT INTO app.t VALUES (), (), ()');
