@@ -133,10 +133,11 @@ function describeFence(error: Error, outcome: FenceOutcome, server: string): str
     : `COULD NOT ${outcome.action === 'shutdown' ? 'shut down' : 'put read-only'} the server ${server}: stop it by other means now`;
   const sessions = outcome.action === 'shutdown' && outcome.serverFenced ? '' : `, ended ${outcome.endedSessions.length} client session(s)`;
   const problems = outcome.problems.length > 0 ? ` (problems: ${outcome.problems.join('; ')})` : '';
-  return (
-    `fenced: ${error.message}; uploaded nothing more (${outcome.dropped.length} chunk(s) dropped), ${did}${sessions}${problems}; ` +
-    'the server must not rejoin as it is: promote it again only if no other epoch was claimed (squirrel status), else rebuild it from a restore (docs/fencing.md)'
-  );
+  const next =
+    error instanceof SelfFencedError
+      ? 'if `squirrel status` still shows this epoch, start the agent again and open writes only once it holds the lease; else rebuild the server from a restore'
+      : 'rebuild it from a restore';
+  return `fenced: ${error.message}; uploaded nothing more (${outcome.dropped.length} chunk(s) dropped), ${did}${sessions}${problems}; the server must not rejoin as it is: ${next} (docs/fencing.md)`;
 }
 
 /** `squirrel agent`: stream the binlog to the object store until stopped (SIGINT/SIGTERM). */
