@@ -4,6 +4,12 @@ import type { AddressInfo } from 'node:net';
 import { describe, it, type TestContext } from 'node:test';
 import mysql from 'mysql2/promise';
 import { objectStoreFor } from '../../../agent/cli/agent.js';
+import { FencedError } from '../../../agent/errors.js';
+import { silentLogger } from '../../../agent/log.js';
+import { MemoryObjectStore } from '../../../agent/store/memory-object-store.js';
+import { MemoryStateStore } from '../../../agent/store/memory-state-store.js';
+import type { Chunk } from '../../../agent/stream/chunker.js';
+import { Shipper } from '../../../agent/stream/shipper.js';
 import { ExitCode } from '../../../agent/cli/command.js';
 import { ClusterStateRepo } from '../../../agent/cluster/repo.js';
 import { binlogPrefix } from '../../../agent/keys.js';
@@ -269,5 +275,68 @@ describe('a fenced agent writes nothing more', () => {
     const report = fenceLine(agent);
     t.diagnostic(report);
     assert.match(report, /^fenced: cluster fence-shutdown moved to epoch 2; .*shut the server 127\.0\.0\.1:\d+ down/);
+  });
+});
+
+function chunk(start: number, size = 10): Chunk {
+  return { file: 'f.000001', start, end: start + size, body: Buffer.alloc(size, 1), sizeBytes: size, firstGtid: '', lastGtid: '', firstTs: 1, lastTs: 1, events: 1, endsFile: false, gtidPos: `0-1-${start}`, serverIds: [1] };
+}
+
+/** An object store whose puts wait until released (S3 slow), or fail as unavailable (S3 down). */
+class StalledStore extends MemoryObjectStore {
+  puts = 0;
+  failing = false;
+  private readonly waiting: (() => void)[] = [];
+  override async putIfAbsent(key: string, body: Buffer, sha256: string, metadata: Record<string, string>): Promise<void> {
+    this.puts++;
+    if (this.failing) throw Object.assign(new Error('injected outage'), { code: 'ECONNREFUSED' });
+    await new Promise<void>((resolve) => this.waiting.push(resolve));
+    return super.putIfAbsent(key, body, sha256, metadata);
+  }
+
+  release(): void {
+    this.waiting.splice(0).forEach((r) => r());
+  }
+}
+
+describe('Shipper.fence', () => {
+  async function setup(objects: StalledStore) {
+    const state = new ClusterStateRepo(new MemoryStateStore(), 'c1');
+    await state.claimFirstEpoch({ file: 'f.000001', pos: 4, gtid: '' }, 'me', Date.now(), 60_000);
+    const shipper = new Shipper({ objects, state, prefix: '', clusterId: 'c1', epoch: 1, holder: 'me', durableSeq: 0, maxInFlight: 2, maxHeldBytes: 1000, log: silentLogger, backoff: { baseMs: 5, maxMs: 5 } });
+    return { state, shipper };
+  }
+
+  it('drops what it holds, releases a waiting submit and drain at once, and advances over nothing that lands later', async () => {
+    const objects = new StalledStore();
+    const { state, shipper } = await setup(objects);
+    await shipper.submit(chunk(4));
+    await shipper.submit(chunk(14));
+    const waiting = shipper.submit(chunk(24)); // maxInFlight reached: waits
+    const draining = shipper.drain();
+    const fenced = new FencedError('c1', 1, 2);
+    const dropped = shipper.fence(fenced);
+    assert.deepEqual(dropped.map((c) => c.seq), [1, 2]);
+    await assert.rejects(waiting, FencedError);
+    await assert.rejects(draining, FencedError);
+    await assert.rejects(shipper.submit(chunk(34)), FencedError);
+    assert.deepEqual(shipper.unstored(), []);
+    objects.release(); // the stalled uploads finish after the fence
+    await sleep(20);
+    assert.equal((await state.read())?.durableSeq, 0, 'advanced over an upload that finished after the fence');
+  });
+
+  it('ends the retries of an upload', async () => {
+    const objects = new StalledStore();
+    objects.failing = true;
+    const { shipper } = await setup(objects);
+    await shipper.submit(chunk(4));
+    await sleep(30);
+    assert.ok(objects.puts > 1, 'the upload was not retried');
+    shipper.fence(new FencedError('c1', 1, 2));
+    await sleep(10);
+    const after = objects.puts;
+    await sleep(50);
+    assert.equal(objects.puts, after, 'the upload was retried after the fence');
   });
 });
