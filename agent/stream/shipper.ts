@@ -27,6 +27,8 @@ export interface ShipperOptions {
   now?: () => number;
   /** Told each time the durable position moves. */
   onDurable?: (position: DurablePosition, chunk: Chunk) => void;
+  /** Told once, at once, when an upload or an advance fails for good (a fenced epoch, a conflict). */
+  onFatal?: (err: unknown) => void;
   /** Aborts when a stop gives up: retries end, and `submit` and `drain` stop waiting. */
   giveUp?: AbortSignal;
 }
@@ -198,8 +200,10 @@ export class Shipper {
     uploaded.then(() => (pending.done = true), () => undefined);
     this.queue.push(pending);
     this.advancing = this.advancing.then(() => this.advanceTo(pending)).catch((err) => {
+      const first = this.fatal === undefined;
       this.fatal ??= err;
       this.wake();
+      if (first) this.opts.onFatal?.(err);
     });
   }
 

@@ -131,8 +131,9 @@ export class Streamer {
   /** Aborted by `stop`: cuts waits short (backoff, reconnect delay, a held lease). */
   private readonly stopRequested = new AbortController();
   private fatal: unknown;
-  /** The fenced path, once started (`fence`). */
+  /** The fenced path, once started (`fence`), and what started it. */
   private fencing: Promise<FenceOutcome> | undefined;
+  private fencedBy: FencingError | undefined;
   /** What the fenced path has done so far (filled in as it goes). */
   private fenceOutcome: FenceOutcome | undefined;
   private stopHeartbeat: (() => void) | undefined;
@@ -173,6 +174,7 @@ export class Streamer {
   private fence(err: FencingError): Promise<FenceOutcome> {
     if (this.fencing) return this.fencing;
     const learnedAt = performance.now();
+    this.fencedBy = err;
     this.fatal ??= err;
     this.stopping = true;
     this.stopHeartbeat?.();
@@ -334,8 +336,10 @@ export class Streamer {
     const { leaseMs, selfFence } = this.opts;
     let renewedAt = performance.now();
     let deadline: NodeJS.Timeout | undefined;
+    // a renewal answered after the stop must not arm the deadline again
+    let stopped = false;
     const arm = () => {
-      if (!selfFence) return;
+      if (!selfFence || stopped) return;
       clearTimeout(deadline);
       deadline = setTimeout(() => {
         const sinceMs = performance.now() - renewedAt;
@@ -361,7 +365,7 @@ export class Streamer {
           arm();
         }
       } catch (err) {
-        if (this.fencing) return; // an answer to a renewal sent before the fence: nothing to add
+        if (this.fencing || stopped) return; // an answer to a renewal sent before the fence or the stop: nothing to add
         if (isFencing(err) || err instanceof LeaseHeldError) this.fail(err);
         else this.opts.log.warn({ err: (err as Error).message, sinceRenewalMs: Math.round(performance.now() - renewedAt), leaseMs }, 'heartbeat failed');
       }
@@ -370,6 +374,7 @@ export class Streamer {
     void beat();
     const timer = setInterval(() => void beat(), this.opts.heartbeatIntervalMs);
     const stop = () => {
+      stopped = true;
       clearInterval(timer);
       clearTimeout(deadline);
     };
@@ -404,10 +409,14 @@ export class Streamer {
         ...(this.opts.backoff ? { backoff: this.opts.backoff } : {}),
         ...(this.opts.now ? { now: this.opts.now } : {}),
         ...(this.opts.giveUp ? { giveUp: this.opts.giveUp } : {}),
+        // an advance refused for a newer epoch fences now, not when the stream next submits
+        onFatal: (err) => {
+          if (isFencing(err)) this.fail(err);
+        },
       });
       this.shipper = shipper;
       stage = 'storing what it held';
-      if (this.fencing) shipper.fence(this.fatal); // fenced while removing strays
+      if (this.fencedBy) shipper.fence(this.fencedBy); // fenced while removing strays
       const resumeDurable = joined.durable && joined.durable.epoch === joined.epoch ? joined.durable : undefined;
       this.resumeAt = resumeDurable ? { file: resumeDurable.file, pos: resumeDurable.end } : { file: joined.start.file, pos: joined.start.pos };
       this.resumeGtid = resumeDurable ? resumeDurable.gtid : joined.start.gtid;
@@ -425,7 +434,7 @@ export class Streamer {
         }
       }
       // fenced: no drain, nothing more is stored (the catch runs the fenced path)
-      if (this.fencing) throw this.fatal;
+      if (this.fencedBy) throw this.fencedBy;
       await shipper.drain();
       if (this.fatal) throw this.fatal;
       stage = 'releasing the lease';
@@ -440,7 +449,9 @@ export class Streamer {
         if (err instanceof StopCutShortError || isRetryable(err)) return this.cutShort(err, stage, this.shipper?.durable ?? durable);
       }
       const error = this.fatal ?? err;
-      if (isFencing(error)) return await this.fenced(error);
+      // a fence wins over whatever else failed: the server must be fenced either way
+      const fencing = this.fencedBy ?? (isFencing(error) ? error : isFencing(err) ? err : undefined);
+      if (fencing) return await this.fenced(fencing);
       return { kind: 'failed', error };
     } finally {
       stopHeartbeat?.();
