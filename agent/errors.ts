@@ -386,6 +386,21 @@ export class TimelinePendingError extends SquirrelError {
   }
 }
 
+/**
+ * The agent could not renew its lease for `leaseMs` (measured on its own monotonic clock from the
+ * send time of its last successful renewal), so it fenced its own server: the control plane may
+ * claim the next epoch once the lease has expired plus a margin (docs/fencing.md).
+ */
+export class SelfFencedError extends SquirrelError {
+  readonly code = 'SELF_FENCED';
+  constructor(readonly clusterId: string, readonly epoch: number, readonly sinceRenewalMs: number, readonly leaseMs: number, details: ErrorDetails = {}) {
+    super(`the lease of cluster ${clusterId} (epoch ${epoch}) was not renewed for ${sinceRenewalMs} ms (leaseMs ${leaseMs}): this agent fenced its own server`, {
+      hint: 'The state store (DynamoDB) was unreachable from this host, or too slow, for a whole lease. The server stays read-only: run `squirrel status`; if no other epoch was claimed, promote this server again or rebuild it from a restore (docs/fencing.md).',
+      ...details,
+    });
+  }
+}
+
 /** An epoch's timeline start cannot be recorded: it began already (its start is recorded, or chunks of it are durable). */
 export class TimelineStartedError extends SquirrelError {
   readonly code = 'TIMELINE_STARTED';

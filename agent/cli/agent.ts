@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { defaults, parseMysqlUrl, type Config } from '../config.js';
-import { ServerConfigError } from '../errors.js';
+import { describeError, SelfFencedError, ServerConfigError } from '../errors.js';
 import { stagingPrefix } from '../keys.js';
 import type { Logger } from '../log.js';
 import { Maintenance, type MaintenanceDeps } from '../maintenance.js';
@@ -17,7 +17,7 @@ import { ClusterStateRepo } from '../cluster/repo.js';
 import { ServerBinlogSource } from '../stream/server-source.js';
 import { ProcessLock } from '../stream/process-lock.js';
 import { fileSpill } from '../stream/spill.js';
-import { Streamer } from '../stream/streamer.js';
+import { Streamer, type FenceOutcome } from '../stream/streamer.js';
 import { openObjectStore, openStateStore, type ClientOptions } from '../wiring.js';
 import { ExitCode, runCommand, withConfigOption } from './command.js';
 import { BoundedStop } from './stop.js';
@@ -62,15 +62,18 @@ async function checkServer(config: AgentConfig, log: Logger): Promise<void> {
 
 /**
  * `opts.clients.giveUp` also goes to the streamer: a stop that gives up aborts its store requests
- * and retries. `opts.objects` replaces the object store the configuration names (tests inject limits).
+ * and retries. `opts.fenced` is aborted by the streamer once it is fenced: the store clients are
+ * built with it too, so no request outlives the fence. `opts.objects` replaces the object store the
+ * configuration names (tests inject limits).
  */
 export function buildStreamer(
   config: AgentConfig,
   log: Logger,
   from: 'oldest' | 'current',
-  opts: { clients?: ClientOptions; objects?: ObjectStore; leaseToken?: string; predecessorToken?: string } = {},
+  opts: { clients?: ClientOptions; objects?: ObjectStore; leaseToken?: string; predecessorToken?: string; fenced?: AbortController } = {},
 ): { streamer: Streamer; close: () => Promise<void> } {
-  const clients = opts.clients ?? {};
+  const stopClients = opts.clients ?? {};
+  const clients = withFence(stopClients, opts.fenced);
   const target = parseMysqlUrl(config.mysqlUrl);
   const source = new ServerBinlogSource({
     ...target,
@@ -101,9 +104,40 @@ export function buildStreamer(
     heartbeatIntervalMs: config.heartbeatIntervalMs ?? (defaults.heartbeatIntervalMs as number),
     leaseMs: config.leaseMs ?? (defaults.leaseMs as number),
     log,
-    ...(clients.giveUp ? { giveUp: clients.giveUp } : {}),
+    ...(stopClients.giveUp ? { giveUp: stopClients.giveUp } : {}),
+    ...(opts.fenced ? { fenced: opts.fenced } : {}),
+    fenceAction: config.fenceAction ?? (defaults.fenceAction as 'read-only'),
+    fenceTimeoutMs: fenceTimeoutMs(config),
+    selfFence: config.selfFence ?? (defaults.selfFence as boolean),
   });
   return { streamer, close: () => source.close() };
+}
+
+/** Client options whose requests a fence aborts as well as a stop that gave up. */
+function withFence(clients: ClientOptions, fenced: AbortController | undefined): ClientOptions {
+  if (!fenced) return clients;
+  return { ...clients, giveUp: clients.giveUp ? AbortSignal.any([clients.giveUp, fenced.signal]) : fenced.signal };
+}
+
+/** The fenced path's bound: the stop's (`stopTimeoutMs`); a fenced agent is gone within it. */
+function fenceTimeoutMs(config: AgentConfig): number {
+  return config.stopTimeoutMs ?? (defaults.stopTimeoutMs as number);
+}
+
+/** The log line and the operator's message of a fenced agent: why, what it did to the server, what now. */
+function describeFence(error: Error, outcome: FenceOutcome, server: string): string {
+  const did = outcome.serverFenced
+    ? outcome.action === 'shutdown'
+      ? `shut the server ${server} down`
+      : `put the server ${server} read-only (read_only=ON; accounts with READ_ONLY ADMIN can still write)`
+    : `COULD NOT ${outcome.action === 'shutdown' ? 'shut down' : 'put read-only'} the server ${server}: stop it by other means now`;
+  const sessions = outcome.action === 'shutdown' && outcome.serverFenced ? '' : `, ended ${outcome.endedSessions.length} client session(s)`;
+  const problems = outcome.problems.length > 0 ? ` (problems: ${outcome.problems.join('; ')})` : '';
+  const next =
+    error instanceof SelfFencedError
+      ? 'if `squirrel status` still shows this epoch, start the agent again and open writes only once it holds the lease; else rebuild the server from a restore'
+      : 'rebuild it from a restore';
+  return `fenced: ${error.message}; uploaded nothing more (${outcome.dropped.length} chunk(s) dropped), ${did}${sessions}${problems}; the server must not rejoin as it is: ${next} (docs/fencing.md)`;
 }
 
 /** `squirrel agent`: stream the binlog to the object store until stopped (SIGINT/SIGTERM). */
@@ -170,8 +204,18 @@ async function runAgent(config: AgentConfig, log: Logger, from: 'oldest' | 'curr
   const lock = await takeProcessLock(config, leaseToken, log, bound);
   if (!lock) return ExitCode.ok; // stopped while another agent held this server: nothing held
   const clients = { giveUp: bound.giveUp.signal };
-  const { streamer, close } = buildStreamer(config, log, from, { clients, leaseToken, ...(lock.predecessor ? { predecessorToken: lock.predecessor } : {}) });
-  const maintenance = new Maintenance(backupDepsFor(config, log, clients), {
+  // aborted by the streamer the moment it is fenced: every store request (backups too) ends with it
+  const fenced = new AbortController();
+  fenced.signal.addEventListener('abort', () => {
+    // the bound holds whatever still holds the process (a request the SDK does not let go)
+    const code = fenced.signal.reason instanceof SelfFencedError ? ExitCode.selfFenced : ExitCode.fenced;
+    setTimeout(() => {
+      log.error({ exitCode: code }, 'fenced: something still holds the process at the end of the fence bound; exiting now');
+      process.exit(code);
+    }, fenceTimeoutMs(config) + 1000).unref();
+  }, { once: true });
+  const { streamer, close } = buildStreamer(config, log, from, { clients, fenced, leaseToken, ...(lock.predecessor ? { predecessorToken: lock.predecessor } : {}) });
+  const maintenance = new Maintenance(backupDepsFor(config, log, withFence(clients, fenced)), {
     ...(config.backupInterval ? { backupIntervalMs: parseDuration(config.backupInterval) } : {}),
     backupKind: config.backupKind ?? 'physical',
     ...(config.retention ? { retentionMs: parseDuration(config.retention) } : {}),
@@ -183,6 +227,16 @@ async function runAgent(config: AgentConfig, log: Logger, from: 'oldest' | 'curr
     void maintenance.stop(bound.giveUp.signal);
   });
   const reason = await streamer.run();
+  if (reason.kind === 'fenced') {
+    // no backup, no upload: the maintenance's requests were aborted with the fence
+    await maintenance.stop(fenced.signal);
+    await close();
+    const { host, port } = parseMysqlUrl(config.mysqlUrl);
+    const line = describeFence(reason.error, reason.outcome, `${host}:${port}`);
+    log.error({ err: reason.error.message, self: reason.error instanceof SelfFencedError, ...reason.outcome }, line);
+    process.stderr.write(`squirrel: ${line}\n${describeError(reason.error).split('\n').filter((l) => l.startsWith('hint:')).join('\n')}\n`);
+    return reason.error instanceof SelfFencedError ? ExitCode.selfFenced : ExitCode.fenced;
+  }
   await maintenance.stop(bound.giveUp.signal);
   await close();
   if (reason.kind === 'failed') throw reason.error;

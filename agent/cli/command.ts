@@ -16,6 +16,18 @@ export const ExitCode = {
    * intact and a restarted agent reads the binlog again from it; the log names what was not stored.
    */
   stopCutShort: 3,
+  /**
+   * `squirrel agent` learned that its epoch was fenced (a newer epoch was claimed, or the epoch was
+   * claimed for another server): it uploaded nothing more, put its server read-only (or shut it
+   * down, `fenceAction`), ended the other client sessions and exited. The server must not rejoin
+   * as it is (docs/fencing.md).
+   */
+  fenced: 4,
+  /**
+   * `squirrel agent` could not renew its lease for `leaseMs` and fenced its own server (`selfFence`),
+   * as exit code 4 does for a fence it was told of (docs/fencing.md).
+   */
+  selfFenced: 5,
 } as const;
 
 export interface CommandContext<K extends ConfigKey> {

@@ -38,7 +38,29 @@ export interface BinlogSource {
    */
   gtidPositionAt(at: { file: string; pos: number }): Promise<string | undefined>;
   stream(from: { file: string; pos: number }): Promise<BinlogStream>;
-  /** Makes the server refuse writes (a fenced primary must not accept commits it cannot protect). */
+  /**
+   * Makes the server refuse writes (a fenced primary must not accept commits it cannot protect):
+   * MariaDB/MySQL `read_only=ON`. Bounded: a write holding a lock makes it fail after a few seconds
+   * rather than wait (the caller ends sessions and tries again). Idempotent. Accounts with
+   * READ_ONLY ADMIN (MySQL: SUPER, CONNECTION_ADMIN) still write: see docs/fencing.md.
+   */
   setReadOnly(): Promise<void>;
+  /** Stops the server (SQL `SHUTDOWN`): every session ends with it. Resolves once it was accepted. */
+  shutdown(): Promise<void>;
+  /**
+   * Ends every client session except the one this call runs on: application sessions, other
+   * replicas' dump threads, this agent's own other connections. The server's own threads and
+   * its replica threads (it replicating from elsewhere) stay. Returns what it ended.
+   */
+  endClientSessions(): Promise<EndedSession[]>;
   close(): Promise<void>;
+}
+
+/** A client session `endClientSessions` ended. */
+export interface EndedSession {
+  id: number;
+  user: string;
+  host: string;
+  /** What the session was doing (`Query`, `Sleep`, `Binlog Dump`, ...). */
+  command: string;
 }

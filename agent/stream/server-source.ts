@@ -1,6 +1,6 @@
 import mysql from 'mysql2/promise';
 import { connectionFailure } from '../preflight.js';
-import type { BinlogFile, BinlogSource, BinlogStream, ServerPosition } from '../ports/binlog-source.js';
+import type { BinlogFile, BinlogSource, BinlogStream, EndedSession, ServerPosition } from '../ports/binlog-source.js';
 import { openBinlogStream } from '../protocol/replication-client.js';
 
 export interface ServerSourceOptions {
@@ -15,12 +15,34 @@ export interface ServerSourceOptions {
   readAheadBytes?: number;
 }
 
+/** Seconds the fence's `SET GLOBAL read_only` waits for a lock before it fails (and sessions are ended). */
+const FENCE_LOCK_WAIT_SECONDS = 3;
+
+/** PROCESSLIST commands of the server's own threads and of its replica threads: a fence leaves them. */
+const SERVER_THREAD_COMMANDS = ['Daemon', 'Slave_IO', 'Slave_SQL', 'Slave_worker'];
+
+/** https://mariadb.com/kb/en/mariadb-error-codes/ 1094: unknown thread id (KILL). */
+const ER_NO_SUCH_THREAD = 1094;
+
+function isConnectionLost(err: unknown): boolean {
+  for (let e: unknown = err; e instanceof Error; e = e.cause) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if ((e as { fatal?: boolean }).fatal || code === 'PROTOCOL_CONNECTION_LOST' || code === 'ECONNRESET') return true;
+  }
+  return false;
+}
+
 /**
  * BinlogSource on a live MariaDB/MySQL server: SQL through mysql2 for the questions, and the
  * project's own replication client for the dump (it yields each event's exact bytes).
  */
 export class ServerBinlogSource implements BinlogSource {
   private conn: mysql.Connection | undefined;
+  /**
+   * The fence's own connection: the shared one may be busy with (or stuck on) a question when the
+   * fence comes, and the fence must not queue behind it.
+   */
+  private fenceConn: mysql.Connection | undefined;
 
   constructor(private readonly opts: ServerSourceOptions) {}
 
@@ -87,13 +109,71 @@ export class ServerBinlogSource implements BinlogSource {
     };
   }
 
+  private async fenceSql(statement: string, values: unknown[] = []): Promise<mysql.RowDataPacket[]> {
+    if (!this.fenceConn) {
+      try {
+        const conn = await mysql.createConnection({ host: this.opts.host, port: this.opts.port, user: this.opts.user, password: this.opts.password, connectTimeout: 5_000 });
+        conn.on('error', () => (this.fenceConn = undefined));
+        // a write holding a metadata lock would otherwise hold SET GLOBAL read_only for up to a year
+        await conn.query(`SET SESSION lock_wait_timeout = ${FENCE_LOCK_WAIT_SECONDS}`);
+        this.fenceConn = conn;
+      } catch (err) {
+        throw connectionFailure(err, this.opts);
+      }
+    }
+    try {
+      const [rows] = await this.fenceConn.query<mysql.RowDataPacket[]>(statement, values);
+      return rows;
+    } catch (err) {
+      if ((err as { fatal?: boolean }).fatal) {
+        this.fenceConn?.destroy();
+        this.fenceConn = undefined;
+      }
+      throw connectionFailure(err, this.opts);
+    }
+  }
+
   async setReadOnly(): Promise<void> {
-    await this.sql('SET GLOBAL read_only = ON');
+    await this.fenceSql('SET GLOBAL read_only = ON');
+  }
+
+  async shutdown(): Promise<void> {
+    try {
+      await this.fenceSql('SHUTDOWN');
+    } catch (err) {
+      // the server may close this very connection as it goes down: that is the statement's success
+      if (!isConnectionLost(err)) throw err;
+    } finally {
+      this.fenceConn?.destroy();
+      this.fenceConn = undefined;
+    }
+  }
+
+  async endClientSessions(): Promise<EndedSession[]> {
+    const rows = await this.fenceSql(
+      `SELECT ID AS id, USER AS user, HOST AS host, COMMAND AS command FROM information_schema.PROCESSLIST
+        WHERE ID <> CONNECTION_ID() AND USER NOT IN ('system user', 'event_scheduler') AND COMMAND NOT IN (${SERVER_THREAD_COMMANDS.map(() => '?').join(', ')})`,
+      SERVER_THREAD_COMMANDS,
+    );
+    const ended: EndedSession[] = [];
+    for (const r of rows) {
+      try {
+        await this.fenceSql(`KILL CONNECTION ${Number(r.id)}`);
+        ended.push({ id: Number(r.id), user: String(r.user), host: String(r.host ?? ''), command: String(r.command) });
+      } catch (err) {
+        // gone on its own meanwhile (ER_NO_SUCH_THREAD): nothing to end
+        if ((err as { cause?: { errno?: number } }).cause?.errno !== ER_NO_SUCH_THREAD && (err as { errno?: number }).errno !== ER_NO_SUCH_THREAD) throw err;
+      }
+    }
+    return ended;
   }
 
   async close(): Promise<void> {
     const c = this.conn;
     this.conn = undefined;
+    const f = this.fenceConn;
+    this.fenceConn = undefined;
+    f?.destroy();
     await c?.end().catch(() => c.destroy());
   }
 }

@@ -27,6 +27,8 @@ export interface ShipperOptions {
   now?: () => number;
   /** Told each time the durable position moves. */
   onDurable?: (position: DurablePosition, chunk: Chunk) => void;
+  /** Told once, at once, when an upload or an advance fails for good (a fenced epoch, a conflict). */
+  onFatal?: (err: unknown) => void;
   /** Aborts when a stop gives up: retries end, and `submit` and `drain` stop waiting. */
   giveUp?: AbortSignal;
 }
@@ -83,7 +85,7 @@ export function chunkMetadata(chunk: Chunk, sha256: string): Record<string, stri
  * to it. Uploads overlap (up to `maxInFlight`); the position advances strictly in seq order.
  * Transient failures are retried with backoff, forever, while memory stays bounded: `submit` waits
  * while more than `maxHeldBytes` are held. A conflict, a fenced epoch or a lost lease is fatal:
- * every later call rejects with it.
+ * every later call rejects with it. `fence` ends it at once: nothing more is uploaded or advanced.
  */
 export class Shipper {
   private nextSeq: number;
@@ -99,12 +101,42 @@ export class Shipper {
   private advancedSeq: number;
   /** A position write not yet answered (it may have landed). */
   private writing: DurablePosition | undefined;
+  /** Aborted by `fence`: ends retries and the waits of `submit` and `drain`. */
+  private readonly halted = new AbortController();
+  /** Ends retries: a stop that gave up, or a fence. */
+  private readonly retrySignal: AbortSignal;
 
   constructor(private readonly opts: ShipperOptions) {
     this.nextSeq = opts.durableSeq + 1;
     this.advancedSeq = opts.durableSeq;
     this.last = opts.durable ?? undefined;
     opts.giveUp?.addEventListener('abort', () => this.wake(), { once: true });
+    this.retrySignal = opts.giveUp ? AbortSignal.any([opts.giveUp, this.halted.signal]) : this.halted.signal;
+  }
+
+  /** True once `fence` was called. */
+  get fenced(): boolean {
+    return this.halted.signal.aborted;
+  }
+
+  /**
+   * The epoch is fenced: upload and advance nothing more, from now on. Drops every chunk held (a
+   * spilled one's file too), ends retries, and makes `submit`, `drain` and every advance reject
+   * with `reason` at once. An upload already on the wire is not waited for: the caller aborts its
+   * request (the object store's client shares an abort signal with the fence, agent/wiring.ts).
+   * Returns what was dropped. Idempotent.
+   */
+  fence(reason: unknown): UnstoredChunk[] {
+    const dropped = this.unstored();
+    if (this.fenced) return dropped;
+    this.fatal ??= reason;
+    this.stopped = true;
+    this.halted.abort(reason);
+    for (const p of this.queue) p.chunk.spilled?.remove();
+    this.queue = [];
+    this.heldBytes = 0;
+    this.wake();
+    return dropped;
   }
 
   private gaveUp(): StopCutShortError | undefined {
@@ -141,6 +173,10 @@ export class Shipper {
     if (this.fatal !== undefined) throw this.fatal;
   }
 
+  private throwIfFenced(): void {
+    if (this.fenced) throw this.fatal;
+  }
+
   /** Queues a chunk; resolves once it is accepted (not yet durable). */
   async submit(chunk: Chunk): Promise<void> {
     this.throwIfFatal();
@@ -164,8 +200,10 @@ export class Shipper {
     uploaded.then(() => (pending.done = true), () => undefined);
     this.queue.push(pending);
     this.advancing = this.advancing.then(() => this.advanceTo(pending)).catch((err) => {
+      const first = this.fatal === undefined;
       this.fatal ??= err;
       this.wake();
+      if (first) this.opts.onFatal?.(err);
     });
   }
 
@@ -174,7 +212,7 @@ export class Shipper {
    * with StopCutShortError once `giveUp` aborts with chunks still unstored (see `unstored`).
    */
   async drain(): Promise<void> {
-    await Promise.race([this.advancing, whenAborted(this.opts.giveUp)]);
+    await Promise.race([this.advancing, whenAborted(this.opts.giveUp), whenAborted(this.halted.signal)]);
     const gaveUp = this.gaveUp();
     if (gaveUp && this.queue.length > 0) throw gaveUp;
     this.throwIfFatal();
@@ -189,7 +227,7 @@ export class Shipper {
     return {
       ...(this.opts.backoff ? { policy: this.opts.backoff } : {}),
       stopped: () => this.stopped,
-      ...(this.opts.giveUp ? { signal: this.opts.giveUp } : {}),
+      signal: this.retrySignal,
       onRetry: (err: unknown, attempt: number, delayMs: number) =>
         this.opts.log.warn(
           { err: (err as Error).message, attempt, delayMs, heldBytes: this.heldBytes, queuedChunks: this.queue.length, lagSeconds: this.lagSeconds() },
@@ -209,6 +247,7 @@ export class Shipper {
     const sha256 = chunk.spilled ? chunk.spilled.sha256 : sha256Hex(chunk.body!);
     if (chunk.spilled?.staged && (await this.placeStaged(key, chunk, sha256))) return;
     await retrying(async () => {
+      this.throwIfFenced();
       try {
         if (chunk.spilled) {
           // a spilled transaction streams from disk, by multipart when large
@@ -249,6 +288,7 @@ export class Shipper {
     });
     if (!staged || staged.sha256 !== sha256 || staged.sizeBytes !== chunk.sizeBytes) return false;
     await retrying(async () => {
+      this.throwIfFenced();
       try {
         await this.opts.objects.copyIfAbsent(staged.key, key, chunkMetadata(chunk, sha256));
       } catch (err) {
@@ -270,6 +310,8 @@ export class Shipper {
     this.throwIfFatal();
     if (this.last && this.last.epoch === this.opts.epoch && p.seq <= this.advancedSeq) return; // covered by an earlier batch
     await p.uploaded;
+    // an upload that finished after the fence is not advanced over (the advance would be refused anyway)
+    this.throwIfFatal();
     let upTo = 0;
     while (upTo + 1 < this.queue.length && this.queue[upTo + 1]!.done) upTo++;
     const newest = this.queue[upTo]!;
@@ -290,6 +332,7 @@ export class Shipper {
     // repeating it is safe
     await retrying(() => this.opts.state.advance(this.opts.holder, position, previousSeq), this.retryOpts(`advance durable position to ${newest.key}`));
     this.writing = undefined;
+    this.throwIfFenced(); // the queue was dropped meanwhile
     this.last = position;
     this.advancedSeq = position.seq;
     for (const done of this.queue.splice(0, upTo + 1)) {

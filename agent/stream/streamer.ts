@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { FencedError, LeaseHeldError, ConditionFailedError, NotPrimaryError, StopCutShortError } from '../errors.js';
+import { performance } from 'node:perf_hooks';
+import { FencedError, LeaseHeldError, ConditionFailedError, NotPrimaryError, SelfFencedError, StopCutShortError } from '../errors.js';
 import { binlogPrefix, parseChunkKey, stagingPrefix } from '../keys.js';
 import type { Logger } from '../log.js';
-import type { BinlogSource, StreamEvent } from '../ports/binlog-source.js';
+import type { BinlogSource, EndedSession, StreamEvent } from '../ports/binlog-source.js';
 import type { ObjectStore } from '../ports/object-store.js';
 import { isRetryable, retrying, sleep, type Backoff } from '../retry.js';
 import { GtidPosition } from '../binlog/gtid-position.js';
@@ -62,6 +63,39 @@ export interface StreamerOptions {
    * expected to be aborted by the same signal (agent/wiring.ts), and `run` resolves with `cut`.
    */
   giveUp?: AbortSignal;
+  /**
+   * Aborted by the streamer, with the fencing error, the moment it learns it is fenced: the wiring
+   * aborts every object store (and state store) request with it, so no upload in flight lands.
+   */
+  fenced?: AbortController;
+  /** What fencing does to the server: make it read-only, or shut it down. @default 'read-only' */
+  fenceAction?: 'read-only' | 'shutdown';
+  /**
+   * How long the fenced path may take (server action, ending sessions) before `run` resolves
+   * anyway, saying what is unfinished. @default 10_000
+   */
+  fenceTimeoutMs?: number;
+  /**
+   * Fence the own server when the lease was not renewed for `leaseMs` since the send time of the
+   * last successful renewal (docs/fencing.md). The agent's configuration turns it on by default
+   * (`selfFence`); a streamer built without it (in-process tests) does not. @default false
+   */
+  selfFence?: boolean;
+}
+
+/** What the fenced path did to the server (the log line and the exit code report it). */
+export interface FenceOutcome {
+  action: 'read-only' | 'shutdown';
+  /** The server refuses writes (read_only=ON) or was told to shut down. */
+  serverFenced: boolean;
+  /** Client sessions ended (none after a shutdown: the server ended them all). */
+  endedSessions: EndedSession[];
+  /** Chunks held that were dropped, never uploaded or advanced over. */
+  dropped: UnstoredChunk[];
+  /** What failed or did not finish within `fenceTimeoutMs`. */
+  problems: string[];
+  /** Milliseconds from learning of the fence to the server refusing writes (undefined: it did not). */
+  fencedAfterMs?: number;
 }
 
 /**
@@ -73,7 +107,13 @@ export interface StreamerOptions {
 export type StopReason =
   | { kind: 'stopped' }
   | { kind: 'cut'; why: string; stage: StopStage; unstored: UnstoredChunk[]; durable: DurablePosition | null | undefined; positionInFlight?: DurablePosition }
-  | { kind: 'failed'; error: unknown };
+  | { kind: 'failed'; error: unknown }
+  /** The epoch was fenced (told: FencedError, NotPrimaryError; or by itself: SelfFencedError) and the fenced path ran. */
+  | { kind: 'fenced'; error: FencedError | NotPrimaryError | SelfFencedError; outcome: FenceOutcome };
+
+type FencingError = FencedError | NotPrimaryError | SelfFencedError;
+
+const isFencing = (err: unknown): err is FencingError => err instanceof FencedError || err instanceof NotPrimaryError || err instanceof SelfFencedError;
 
 export type StopStage = 'joining the cluster' | 'storing what it held' | 'releasing the lease';
 
@@ -82,12 +122,23 @@ export type StopStage = 'joining the cluster' | 'storing what it held' | 'releas
  * durable position on, cut it into chunks and hand them to the shipper; heartbeat meanwhile.
  * Transient failures (server restart, network drop, S3 or DynamoDB unavailable) are retried;
  * fencing, a lost lease, a purged binlog or a conflicting chunk stop it with the error.
+ *
+ * Fenced (a newer epoch, an epoch claimed for another server, or its own lease not renewed for
+ * `leaseMs` with `selfFence`): at once, with no wait before it, the shipper drops what it holds
+ * and its requests are aborted; the server is then put read-only (or shut down) first, client
+ * sessions other than the fence's own are ended, and `run` resolves within `fenceTimeoutMs`.
  */
 export class Streamer {
   private stopping = false;
   /** Aborted by `stop`: cuts waits short (backoff, reconnect delay, a held lease). */
   private readonly stopRequested = new AbortController();
   private fatal: unknown;
+  /** The fenced path, once started (`fence`), and what started it. */
+  private fencing: Promise<FenceOutcome> | undefined;
+  private fencedBy: FencingError | undefined;
+  /** What the fenced path has done so far (filled in as it goes). */
+  private fenceOutcome: FenceOutcome | undefined;
+  private stopHeartbeat: (() => void) | undefined;
   private current: { close(): Promise<void> } | undefined;
   private shipper: Shipper | undefined;
   private epoch = 0;
@@ -113,7 +164,80 @@ export class Streamer {
   private fail(err: unknown): void {
     this.fatal ??= err;
     this.stopping = true;
+    if (isFencing(err)) void this.fence(err);
     void this.current?.close().catch(() => undefined);
+  }
+
+  /**
+   * The fenced path, started at most once. Nothing is awaited before the server action starts:
+   * dropping the shipper's chunks and aborting the store requests are synchronous. Read-only
+   * comes before ending sessions, so a session ended cannot come back and write.
+   */
+  private fence(err: FencingError): Promise<FenceOutcome> {
+    if (this.fencing) return this.fencing;
+    const learnedAt = performance.now();
+    this.fencedBy = err;
+    this.fatal ??= err;
+    this.stopping = true;
+    this.stopHeartbeat?.();
+    const dropped = this.shipper?.fence(err) ?? [];
+    this.opts.fenced?.abort(err);
+    const action = this.opts.fenceAction ?? 'read-only';
+    const { source, log } = this.opts;
+    log.error({ err: err.message, action, dropped: dropped.length }, `fenced: ${err.message}; uploading nothing more (${dropped.length} chunk(s) dropped), ${action === 'shutdown' ? 'shutting the server down' : 'putting the server read-only'}`);
+    const outcome: FenceOutcome = { action, serverFenced: false, endedSessions: [], dropped, problems: [] };
+    this.fenceOutcome = outcome;
+    const fenced = () => {
+      outcome.serverFenced = true;
+      outcome.fencedAfterMs = Math.round(performance.now() - learnedAt);
+    };
+    const attempt = async (what: string, op: () => Promise<void>): Promise<boolean> => {
+      try {
+        await op();
+        return true;
+      } catch (e) {
+        outcome.problems.push(`${what}: ${(e as Error).message}`);
+        log.error({ err: (e as Error).message }, `fenced: could not ${what}`);
+        return false;
+      }
+    };
+    const run = async (): Promise<FenceOutcome> => {
+      if (action === 'shutdown') {
+        if (await attempt('shut the server down', () => source.shutdown())) {
+          fenced();
+          return outcome;
+        }
+        // the server is still up: make it refuse writes at least
+      }
+      let readOnly = await attempt('put the server read-only', () => source.setReadOnly());
+      if (readOnly) fenced();
+      await attempt('end client sessions', async () => {
+        outcome.endedSessions = await source.endClientSessions();
+        if (outcome.endedSessions.length > 0) log.warn({ sessions: outcome.endedSessions }, `fenced: ended ${outcome.endedSessions.length} client session(s)`);
+      });
+      // a session holding a lock can make read_only wait out its bound: with the sessions gone, once more
+      if (!readOnly) readOnly = await attempt('put the server read-only (after ending sessions)', () => source.setReadOnly());
+      if (readOnly && !outcome.serverFenced) fenced();
+      return outcome;
+    };
+    this.fencing = run();
+    return this.fencing;
+  }
+
+  /** Waits for the fenced path, at most `fenceTimeoutMs`; logs what it did. */
+  private async fenced(err: FencingError): Promise<StopReason> {
+    const timeoutMs = this.opts.fenceTimeoutMs ?? 10_000;
+    let timer: NodeJS.Timeout | undefined;
+    const outcome = await Promise.race([
+      this.fence(err),
+      new Promise<'timed out'>((resolve) => (timer = setTimeout(() => resolve('timed out'), timeoutMs))),
+    ]);
+    clearTimeout(timer);
+    if (outcome !== 'timed out') return { kind: 'fenced', error: err, outcome };
+    // what is unfinished may still finish after this: the caller exits regardless
+    const partial = this.fenceOutcome!;
+    partial.problems.push(`the fence did not finish within ${timeoutMs} ms (fenceTimeoutMs)`);
+    return { kind: 'fenced', error: err, outcome: partial };
   }
 
   /**
@@ -250,8 +374,30 @@ export class Streamer {
     };
   }
 
+  /**
+   * Renews the lease every `heartbeatIntervalMs`, the first time at once. With `selfFence`, the
+   * server is fenced when `leaseMs` pass (on this process's monotonic clock) since the send time of
+   * the last successful renewal: the store's expiry is that renewal's time plus `leaseMs`, and the
+   * send is before the store records it. Until the first renewal succeeds, the clock starts at the
+   * join's answer (one round trip after its lease write; the claimer's margin covers it).
+   */
   private startHeartbeat(): () => void {
+    const { leaseMs, selfFence } = this.opts;
+    let renewedAt = performance.now();
+    let deadline: NodeJS.Timeout | undefined;
+    // a renewal answered after the stop must not arm the deadline again
+    let stopped = false;
+    const arm = () => {
+      if (!selfFence || stopped) return;
+      clearTimeout(deadline);
+      deadline = setTimeout(() => {
+        const sinceMs = performance.now() - renewedAt;
+        if (sinceMs >= leaseMs) this.fail(new SelfFencedError(this.opts.clusterId, this.epoch, Math.round(sinceMs), leaseMs));
+        else arm();
+      }, Math.max(0, renewedAt + leaseMs - performance.now()));
+    };
     const beat = async () => {
+      const sentAt = performance.now();
       try {
         const seen = this.lastSeen;
         await this.opts.state.heartbeat(
@@ -262,13 +408,27 @@ export class Streamer {
           seen ? { ...seen, at: new Date(this.now()).toISOString() } : null,
           this.shipper?.lagSeconds() ?? 0,
         );
+        // renewals may overlap (one hangs, a later one passes): the latest send counts
+        if (sentAt > renewedAt) {
+          renewedAt = sentAt;
+          arm();
+        }
       } catch (err) {
-        if (err instanceof FencedError || err instanceof LeaseHeldError) this.fail(err);
-        else this.opts.log.warn({ err: (err as Error).message }, 'heartbeat failed');
+        if (this.fencing || stopped) return; // an answer to a renewal sent before the fence or the stop: nothing to add
+        if (isFencing(err) || err instanceof LeaseHeldError) this.fail(err);
+        else this.opts.log.warn({ err: (err as Error).message, sinceRenewalMs: Math.round(performance.now() - renewedAt), leaseMs }, 'heartbeat failed');
       }
     };
+    arm();
+    void beat();
     const timer = setInterval(() => void beat(), this.opts.heartbeatIntervalMs);
-    return () => clearInterval(timer);
+    const stop = () => {
+      stopped = true;
+      clearInterval(timer);
+      clearTimeout(deadline);
+    };
+    this.stopHeartbeat = stop;
+    return stop;
   }
 
   /** Runs until stopped or a fatal error; resolves with the reason (never rejects). */
@@ -281,6 +441,8 @@ export class Streamer {
       if (!joined) return { kind: 'stopped' };
       this.epoch = joined.epoch;
       durable = joined.durable;
+      // from the join on, the lease is renewed (and its loss fences) whatever the next step waits for
+      stopHeartbeat = this.startHeartbeat();
       if (!this.stopping) await this.removeStrays(joined);
       const shipper = new Shipper({
         objects: this.opts.objects,
@@ -297,10 +459,14 @@ export class Streamer {
         ...(this.opts.backoff ? { backoff: this.opts.backoff } : {}),
         ...(this.opts.now ? { now: this.opts.now } : {}),
         ...(this.opts.giveUp ? { giveUp: this.opts.giveUp } : {}),
+        // an advance refused for a newer epoch fences now, not when the stream next submits
+        onFatal: (err) => {
+          if (isFencing(err)) this.fail(err);
+        },
       });
       this.shipper = shipper;
       stage = 'storing what it held';
-      stopHeartbeat = this.startHeartbeat();
+      if (this.fencedBy) shipper.fence(this.fencedBy); // fenced while removing strays
       const resumeDurable = joined.durable && joined.durable.epoch === joined.epoch ? joined.durable : undefined;
       this.resumeAt = resumeDurable ? { file: resumeDurable.file, pos: resumeDurable.end } : { file: joined.start.file, pos: joined.start.pos };
       this.resumeGtid = resumeDurable ? resumeDurable.gtid : joined.start.gtid;
@@ -317,6 +483,8 @@ export class Streamer {
           await sleep(delay, this.stopRequested.signal);
         }
       }
+      // fenced: no drain, nothing more is stored (the catch runs the fenced path)
+      if (this.fencedBy) throw this.fencedBy;
       await shipper.drain();
       if (this.fatal) throw this.fatal;
       stage = 'releasing the lease';
@@ -331,11 +499,9 @@ export class Streamer {
         if (err instanceof StopCutShortError || isRetryable(err)) return this.cutShort(err, stage, this.shipper?.durable ?? durable);
       }
       const error = this.fatal ?? err;
-      // an agent whose server is not the epoch's primary is an old primary: fenced as well
-      if (error instanceof FencedError || error instanceof NotPrimaryError) {
-        this.opts.log.error({ err: error.message }, 'fenced: putting the server read-only');
-        await this.opts.source.setReadOnly().catch((e) => this.opts.log.error({ err: (e as Error).message }, 'could not set the server read-only'));
-      }
+      // a fence wins over whatever else failed: the server must be fenced either way
+      const fencing = this.fencedBy ?? (isFencing(error) ? error : isFencing(err) ? err : undefined);
+      if (fencing) return await this.fenced(fencing);
       return { kind: 'failed', error };
     } finally {
       stopHeartbeat?.();

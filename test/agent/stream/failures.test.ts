@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { buildStreamer } from '../../../agent/cli/agent.js';
+import { ExitCode } from '../../../agent/cli/command.js';
 import { TcpForwarder } from '../../../agent/local/tcp-forwarder.js';
 import { sleep } from '../../../agent/retry.js';
 import { clusterPk, stateSk } from '../../../agent/keys.js';
@@ -67,6 +68,8 @@ describe('the agent is never silent', () => {
     const ddb = await forward(t, portOf(stack.dynamodb.endpoint));
     const config = {
       ...agentConfig(server, stack, 'outage'),
+      // the outage is shorter than the default lease: the agent retries rather than fencing itself (self-fence.test.ts)
+      leaseMs: 15_000,
       s3Endpoint: `http://127.0.0.1:${s3.port}`,
       dynamodbEndpoint: `http://127.0.0.1:${ddb.port}`,
     };
@@ -154,7 +157,7 @@ describe('the agent is never silent', () => {
     } finally {
       await agent.kill9();
     }
-    assert.equal(code, 1, agent.log);
+    assert.equal(code, ExitCode.fenced, agent.log);
     assert.match(agent.log, /moved to epoch 2; this agent holds epoch 1/);
     const [ro] = await server.query<{ ro: number }[]>('SELECT @@global.read_only AS ro');
     assert.equal(Number(ro!.ro), 1);
