@@ -15,7 +15,9 @@ export function agentConfig(server: MariaDbServer, stack: LocalStack, clusterId:
     chunkMaxAgeMs: 50,
     chunkMaxBytes: 64 * 1024,
     heartbeatIntervalMs: 200,
-    leaseMs: 3000,
+    // long enough that a DynamoDB Local stalled by a loaded machine does not make the agent fence
+    // its own server (self-fencing is on); tests of expiry and self-fencing set their own
+    leaseMs: 10_000,
     agentId: 'test-agent',
   };
 }
