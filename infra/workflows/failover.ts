@@ -1,0 +1,30 @@
+import { Duration } from 'aws-cdk-lib';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import { Construct } from 'constructs';
+import type { HandlerFile } from '../control-functions.js';
+import { WorkflowSteps, type StepTimings } from './private/steps.js';
+
+export interface FailoverWorkflowProps extends StepTimings {
+  readonly functions: Record<HandlerFile, lambda.IFunction>;
+  /** @default 1 hour: a restore of a large database is most of it */
+  readonly timeout?: Duration;
+}
+
+/**
+ * The failover workflow. Input `{"clusterId", "epoch", "reason"}`, started by detection and
+ * named after the epoch it replaces (agent/control/execution-name.ts).
+ */
+export class FailoverWorkflow extends Construct {
+  readonly stateMachine: sfn.StateMachine;
+
+  constructor(scope: Construct, id: string, props: FailoverWorkflowProps) {
+    super(scope, id);
+    const steps = new WorkflowSteps(this, props.functions, 'Failover', props);
+    this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
+      definitionBody: sfn.DefinitionBody.fromChainable(steps.replacePrimary()),
+      timeout: props.timeout ?? Duration.hours(1),
+      comment: 'squirrel failover: claim the next epoch, fence the old primary, launch a replacement that restores and promotes itself, move the endpoint',
+    });
+  }
+}
