@@ -12,6 +12,9 @@ import { ConfigError, type ConfigProblem } from '../agent/errors.js';
 import { sleep } from '../agent/retry.js';
 import { DynamoStateStore } from '../agent/store/dynamo-state-store.js';
 
+// Lambda runs Node 22; the SDK's Node 20 warning is noise where the handlers run on 20 (locally)
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 /**
  * The one place where the Lambda handlers meet AWS: the environment variables the CDK construct
  * sets (infra/squirrel-cluster.ts) become the control plane's ports. Read once per container, on
