@@ -18,7 +18,9 @@ export function claimEpoch(cp: ControlPlane) {
     const { executionName, state } = parseTaskEvent('ClaimNextEpoch', event);
     const repo = new ClusterStateRepo(cp.stateStore, state.clusterId);
     const current = await repo.read();
-    const from = state.epoch ?? current?.epoch;
+    // a restore names no epoch: it replaces the current one, or, when this very execution's claim
+    // already landed (a retried task), the one before it
+    const from = state.epoch ?? (current && current.claimToken === executionName ? current.epoch - 1 : current?.epoch);
     if (!current || from === undefined) throw new EpochMovedError(state.clusterId, state.epoch ?? 1, undefined);
     const ours = current.epoch === from + 1 && current.claimToken === executionName;
     if (!ours && current.epoch !== from) throw new EpochMovedError(state.clusterId, from, current.epoch);

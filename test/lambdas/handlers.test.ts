@@ -2,10 +2,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ClusterStateRepo } from '../../agent/cluster/repo.js';
-import { TaskInputError } from '../../agent/control/errors.js';
+import { EpochMovedError, TaskInputError } from '../../agent/control/errors.js';
 import { ConfigError } from '../../agent/errors.js';
 import { MemoryStateStore } from '../../agent/store/memory-state-store.js';
 import { awsControlPlane } from '../../lambdas/aws-wiring.js';
+import { claimEpoch } from '../../lambdas/claim-epoch.js';
 import { ec2StateChange } from '../../lambdas/ec2-state-change.js';
 import { heartbeatCheck } from '../../lambdas/heartbeat-check.js';
 import { markFailed } from '../../lambdas/mark-failed.js';
@@ -69,5 +70,32 @@ describe('AWS wiring', () => {
         JSON.stringify(e.problems.map((p) => p.key)) ===
           JSON.stringify(['SQUIRREL_TABLE', 'SQUIRREL_LAUNCH_TEMPLATE_ID', 'SQUIRREL_SUBNET_ID', 'SQUIRREL_SECURITY_GROUP_IDS', 'SQUIRREL_HOSTED_ZONE_ID', 'SQUIRREL_RECORD_DOMAIN', 'SQUIRREL_TOPIC_ARN']),
     );
+  });
+});
+
+describe('ClaimNextEpoch', () => {
+  for (const [name, input] of [
+    ['failover', { clusterId: 'shop', epoch: 1, reason: 'test' }],
+    ['restore (no epoch in its input)', { clusterId: 'shop', target: 'latest' as const, mode: 'replace-primary' as const }],
+  ] as const) {
+    it(`a retried ${name} claim recognises its own landed claim instead of claiming again`, async () => {
+      const store = new MemoryStateStore();
+      await clusterAtEpoch1(store, 'shop', 60_000);
+      const cp = { ...recordingPorts(store, { instances: { 'i-old': 'stopped' } }).ports, starter: new RecordingStarter() };
+      const event = { executionName: 'exec-1', state: input };
+      const first = await claimEpoch(cp)(event);
+      const again = await claimEpoch(cp)(event);
+      assert.deepEqual([first.from, first.epoch, first.forced, first.oldInstanceId], [1, 2, true, 'i-old']);
+      assert.deepEqual([again.from, again.epoch, again.replacement], [1, 2, first.replacement]);
+      assert.equal((await new ClusterStateRepo(store, 'shop').read())?.epoch, 2);
+    });
+  }
+
+  it('refuses when the cluster moved past the epoch to replace', async () => {
+    const store = new MemoryStateStore();
+    await clusterAtEpoch1(store, 'shop', 60_000);
+    const cp = { ...recordingPorts(store, { instances: { 'i-old': 'stopped' } }).ports, starter: new RecordingStarter() };
+    await claimEpoch(cp)({ executionName: 'exec-1', state: { clusterId: 'shop', epoch: 1 } });
+    await assert.rejects(claimEpoch(cp)({ executionName: 'exec-2', state: { clusterId: 'shop', epoch: 1 } }), (e: unknown) => e instanceof EpochMovedError && e.found === 2);
   });
 });
