@@ -1,6 +1,7 @@
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { App } from 'aws-cdk-lib';
+import { App, Validations } from 'aws-cdk-lib';
+import { AwsSolutionsChecks } from 'cdk-nag';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { SquirrelStack } from './stack.js';
 
@@ -23,4 +24,6 @@ new SquirrelStack(app, ctx('stackName', 'Squirrel'), {
     recordDomain: ctx('recordDomain', 'db.internal'),
   },
 });
+// cdk-nag on the whole app: a finding fails the synth unless acknowledged on its resource, with a reason
+Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
 app.synth();

@@ -1,7 +1,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { App } from 'aws-cdk-lib';
+import { App, Validations } from 'aws-cdk-lib';
+import { AwsSolutionsChecks } from 'cdk-nag';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { SquirrelStack } from './stack.js';
 import type { SquirrelClusterProps } from './squirrel-cluster.js';
@@ -30,6 +31,8 @@ export function synthesizeControlPlane(cluster: Partial<SquirrelClusterProps> = 
         ...cluster,
       },
     });
+    // the same checks as `cdk synth` (app.ts): a finding throws here too
+    Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
     return app.synth().getStackArtifact(stack.artifactId).template as Template;
   } finally {
     rmSync(outdir, { recursive: true, force: true });

@@ -1,8 +1,10 @@
-import { Duration } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import type { HandlerFile } from '../control-functions.js';
+import { acknowledgeWorkflowGrants } from './private/nag.js';
 import { WorkflowSteps, type StepTimings } from './private/steps.js';
 
 export interface RestoreWorkflowProps extends StepTimings {
@@ -34,7 +36,11 @@ export class RestoreWorkflow extends Construct {
     this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
       definitionBody: sfn.DefinitionBody.fromChainable(mode),
       timeout: props.timeout ?? Duration.hours(2),
+      // every execution's events, with their data, for the 3 a.m. reader (and cdk-nag SF1/SF2)
+      logs: { destination: new logs.LogGroup(this, 'Executions', { retention: logs.RetentionDays.THREE_MONTHS, removalPolicy: RemovalPolicy.RETAIN }), level: sfn.LogLevel.ALL, includeExecutionData: true },
+      tracingEnabled: true,
       comment: 'squirrel restore: to latest, a time or a GTID position, as a new instance or replacing the primary',
     });
+    acknowledgeWorkflowGrants(this.stateMachine, Object.values(props.functions));
   }
 }
