@@ -7,6 +7,7 @@ import { ConfigError } from '../../agent/errors.js';
 import { MemoryStateStore } from '../../agent/store/memory-state-store.js';
 import { awsControlPlane } from '../../lambdas/aws-wiring.js';
 import { claimEpoch } from '../../lambdas/claim-epoch.js';
+import { fenceOld } from '../../lambdas/fence-old.js';
 import { ec2StateChange } from '../../lambdas/ec2-state-change.js';
 import { heartbeatCheck } from '../../lambdas/heartbeat-check.js';
 import { markFailed } from '../../lambdas/mark-failed.js';
@@ -97,5 +98,25 @@ describe('ClaimNextEpoch', () => {
     const cp = { ...recordingPorts(store, { instances: { 'i-old': 'stopped' } }).ports, starter: new RecordingStarter() };
     await claimEpoch(cp)({ executionName: 'exec-1', state: { clusterId: 'shop', epoch: 1 } });
     await assert.rejects(claimEpoch(cp)({ executionName: 'exec-2', state: { clusterId: 'shop', epoch: 1 } }), (e: unknown) => e instanceof EpochMovedError && e.found === 2);
+  });
+});
+
+describe('FenceOldPrimary', () => {
+  it('a forced stop that hangs is waited for, bounded, and reported; the workflow goes on', async () => {
+    const p = recordingPorts(new MemoryStateStore(), { instances: { 'i-old': 'running' }, stopReaches: 'stopping' }, { fenceWaitMs: 50, fencePollMs: 5 });
+    const cp = { ...p.ports, starter: new RecordingStarter() };
+    const claim = { from: 1, epoch: 2, replacement: { id: 'r', identity: { host: '127.0.0.1', port: 1 } }, oldInstanceId: 'i-old', forced: false };
+    const started = Date.now();
+    const r = await fenceOld(cp)({ executionName: 'e', state: { clusterId: 'shop', epoch: 1, claim } });
+    assert.equal(r.stopped, false);
+    assert.match(r.detail, /still stopping after 50 ms; continuing/);
+    assert.ok(Date.now() - started < 2_000);
+    assert.deepEqual(p.calls, [{ port: 'compute', op: 'stop', instanceId: 'i-old', force: true }]);
+  });
+
+  it('a stop that lands is reported stopped', async () => {
+    const p = recordingPorts(new MemoryStateStore(), { instances: { 'i-old': 'running' } });
+    const claim = { from: 1, epoch: 2, replacement: { id: 'r', identity: { host: '127.0.0.1', port: 1 } }, oldInstanceId: 'i-old', forced: false };
+    assert.deepEqual(await fenceOld({ ...p.ports, starter: new RecordingStarter() })({ executionName: 'e', state: { clusterId: 'shop', claim } }), { stopped: true, detail: 'instance i-old is stopped' });
   });
 });
