@@ -63,6 +63,14 @@ describe('control plane infra', () => {
     }
   });
 
+  it('the restore workflow refuses an unknown mode before any step', async () => {
+    const p = recordingPorts(new MemoryStateStore(), {});
+    const wf = new LocalWorkflows({ template, ports: p.ports });
+    await wf.start('restore', 'r-bad', { clusterId: 'shop', target: 'latest', mode: 'replace-everything' });
+    assert.deepEqual(await wf.outcome('r-bad'), { status: 'FAILED', error: 'UnknownMode', cause: 'mode must be "replace-primary" or "new-instance"' });
+    assert.deepEqual(p.calls, []);
+  });
+
   it('writes JSONPath (no JSONata), and every step of the failover catches into MarkFailed; the endpoint moves only when promoted', () => {
     const asl = JSON.parse(definitionText(template, 'FailoverWorkflow', localFunctionArn)) as Asl;
     assert.notEqual(asl.QueryLanguage, 'JSONata');
