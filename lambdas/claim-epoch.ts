@@ -1,0 +1,48 @@
+import { ClusterStateRepo } from '../agent/cluster/repo.js';
+import type { TimelineStart } from '../agent/cluster/state.js';
+import type { ControlPlane } from '../agent/control/control-plane.js';
+import { EpochMovedError } from '../agent/control/errors.js';
+import { parseTaskEvent, type WorkflowState } from '../agent/control/workflow-state.js';
+import { deadInstanceStates } from '../agent/ports/compute.js';
+import { awsHandler } from './aws-wiring.js';
+
+/**
+ * ClaimNextEpoch: reserves the replacement's address and claims epoch n+1 for it, recording the
+ * handover (the old agent can advance nothing from here on). Forced only when the old instance is
+ * known stopped; otherwise a live lease refuses it with LeaseLiveError, which the state machine
+ * retries, bounded, until the lease expires plus the margin. The claim token is the execution
+ * name, so a retried task recognises its own landed claim.
+ */
+export function claimEpoch(cp: ControlPlane) {
+  return async (event: unknown): Promise<NonNullable<WorkflowState['claim']>> => {
+    const { executionName, state } = parseTaskEvent('ClaimNextEpoch', event);
+    const repo = new ClusterStateRepo(cp.stateStore, state.clusterId);
+    const current = await repo.read();
+    // a restore names no epoch: it replaces the current one, or, when this very execution's claim
+    // already landed (a retried task), the one before it
+    const from = state.epoch ?? (current && current.claimToken === executionName ? current.epoch - 1 : current?.epoch);
+    if (!current || from === undefined) throw new EpochMovedError(state.clusterId, state.epoch ?? 1, undefined);
+    const ours = current.epoch === from + 1 && current.claimToken === executionName;
+    if (!ours && current.epoch !== from) throw new EpochMovedError(state.clusterId, from, current.epoch);
+    const replacement = await cp.compute.reserve({ clusterId: state.clusterId, epoch: from + 1, token: executionName });
+    // a claim that already landed (a retried task) no longer names the old primary: fencing then
+    // rests on the claim and the old agent's self-fencing alone
+    const oldInstanceId = ours ? null : (current.primary?.instanceId ?? null);
+    const oldState = oldInstanceId ? await cp.compute.describe(oldInstanceId) : undefined;
+    const forced = oldState !== undefined && deadInstanceStates.includes(oldState);
+    // TODO(claim without start): pass undefined once repo.claimNextEpoch takes an omitted start
+    // (the epoch is then startPending until promote records it). Until then the claim records
+    // the placeholder that transition.ts pendingStart will write: no file, the durable GTID position.
+    const placeholder: TimelineStart = { file: '', pos: 0, gtid: current.durable?.gtid ?? '' };
+    const claimed = await repo.claimNextEpoch(from, placeholder, cp.now(), {
+      claimToken: executionName,
+      primary: replacement.identity,
+      force: forced,
+      leaseMarginMs: cp.settings.leaseMarginMs,
+      status: state.target !== undefined ? 'RESTORING' : 'FAILING_OVER',
+    });
+    return { from, epoch: claimed.epoch, replacement, oldInstanceId, forced };
+  };
+}
+
+export const handler = awsHandler(claimEpoch);
