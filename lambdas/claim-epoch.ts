@@ -1,5 +1,4 @@
 import { ClusterStateRepo } from '../agent/cluster/repo.js';
-import type { TimelineStart } from '../agent/cluster/state.js';
 import type { ControlPlane } from '../agent/control/control-plane.js';
 import { EpochMovedError } from '../agent/control/errors.js';
 import { parseTaskEvent, type WorkflowState } from '../agent/control/workflow-state.js';
@@ -30,11 +29,8 @@ export function claimEpoch(cp: ControlPlane) {
     const oldInstanceId = ours ? null : (current.primary?.instanceId ?? null);
     const oldState = oldInstanceId ? await cp.compute.describe(oldInstanceId) : undefined;
     const forced = oldState !== undefined && deadInstanceStates.includes(oldState);
-    // TODO(claim without start): pass undefined once repo.claimNextEpoch takes an omitted start
-    // (the epoch is then startPending until promote records it). Until then the claim records
-    // the placeholder that transition.ts pendingStart will write: no file, the durable GTID position.
-    const placeholder: TimelineStart = { file: '', pos: 0, gtid: current.durable?.gtid ?? '' };
-    const claimed = await repo.claimNextEpoch(from, placeholder, cp.now(), {
+    // no start: the replacement has no binlog yet; the epoch stays pending until its promote records one
+    const claimed = await repo.claimNextEpoch(from, undefined, cp.now(), {
       claimToken: executionName,
       primary: replacement.identity,
       force: forced,

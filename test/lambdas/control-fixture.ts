@@ -23,8 +23,13 @@ export async function clusterAtEpoch1(store: StateStore, clusterId: string, leas
 export function promoteOnLaunch(store: StateStore, opts: { delayMs?: number } = {}): MemoryComputeOptions['onLaunch'] {
   return (req) => {
     const agent = new ClusterStateRepo(store, req.clusterId);
-    // after the launch returned, as a booting instance would
-    setTimeout(() => void agent.acquireLease(req.epoch, 'replacement', Date.now(), 60_000, { primary: req.reservation.identity }).catch(() => {}), opts.delayMs ?? 20);
+    // after the launch returned, as a booting instance would: promote records the epoch's start,
+    // then the replacement's agent takes the lease
+    const promoted = async () => {
+      await agent.beginTimeline(req.epoch, req.reservation.identity, { file: 'replacement-bin.000001', pos: 4, gtid: '' }, Date.now());
+      await agent.acquireLease(req.epoch, 'replacement', Date.now(), 60_000, { primary: req.reservation.identity });
+    };
+    setTimeout(() => void promoted().catch(() => {}), opts.delayMs ?? 20);
   };
 }
 
