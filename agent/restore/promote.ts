@@ -116,7 +116,7 @@ export async function promote(url: string, opts: PromoteOptions = {}): Promise<P
       detail: refusals.length === 0 ? `applied ${checked || '(empty)'}, the target; epoch ${state!.epoch} is claimed for this server` : `forced past ${refusals.length} refusal(s): ${refusals.map((r) => r.kind).join(', ')}`,
     });
 
-    // closed from here until the start is recorded (a restored server is not started read-only):
+    // closed from here until the start is recorded (a restored server handed over starts read-only; one started otherwise may not be):
     // read_only holds back every client without the READ ONLY ADMIN privilege, applications' included
     await conn.query('SET GLOBAL read_only = ON');
     const replica = await one<{ Master_Host: string; Master_Port: number }>('SHOW SLAVE STATUS');

@@ -62,10 +62,11 @@ describe('restore to a time or a GTID', () => {
       const restored = await restoreForTest(st, config, parseTarget(`gtid:${gtid}`));
       const server = restored.server!;
       await server.query('SET GLOBAL read_only = ON');
-      const r = await runCli(['promote', '--json', '--url', server.url]);
+      // no cluster configuration here: this test is about GTIDs and settings, not the epoch checks (promote-checks.test.ts)
+      const r = await runCli(['promote', '--json', '--force', '--url', server.url]);
       assert.equal(r.code, 0, r.stderr);
       const steps = (JSON.parse(r.stdout) as { steps: { action: string; detail: string }[] }).steps;
-      assert.deepEqual(steps.map((s) => s.action), ['replication', 'binlog', 'durability', 'writes']);
+      assert.deepEqual(steps.map((s) => s.action), ['checks', 'replication', 'binlog', 'durability', 'epoch', 'writes']);
       const [flags] = await server.query<{ ro: number; sb: number; fl: number }[]>('SELECT @@global.read_only AS ro, @@global.sync_binlog AS sb, @@global.innodb_flush_log_at_trx_commit AS fl');
       assert.deepEqual([Number(flags!.ro), Number(flags!.sb), Number(flags!.fl)], [0, 1, 1]);
       await server.query('INSERT INTO app.seq (n) VALUES (100000)');
