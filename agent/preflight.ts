@@ -189,11 +189,13 @@ function privilegeChecks(flavour: Flavour, version: [number, number], granted: S
   need('privilege: binlog position', [monitor], 'fatal'); // SHOW BINARY LOGS, SHOW MASTER STATUS
   const backup = flavour === 'mariadb' ? ['RELOAD', 'PROCESS', 'LOCK TABLES', monitor, 'SELECT'] : ['RELOAD', 'PROCESS', 'LOCK TABLES', 'BACKUP_ADMIN', monitor, 'SELECT'];
   need('privileges: base backups', backup, 'warn'); // mariabackup/xtrabackup, logical dumps
-  // Fencing puts the server read-only. MariaDB 10.5 split READ_ONLY ADMIN from SUPER (which
-  // implied it until 10.11); before 10.5 only SUPER exists.
-  const readOnly = flavour === 'mysql' ? ['SYSTEM_VARIABLES_ADMIN'] : atLeast(version, 10, 5) ? ['READ_ONLY ADMIN'] : ['SUPER'];
-  if (flavour === 'mariadb' && !atLeast(version, 10, 11) && privileges.has('SUPER')) privileges = new Set([...privileges, 'READ_ONLY ADMIN']);
-  need('privilege: fencing', readOnly, 'warn'); // SET GLOBAL read_only when another primary takes over
+  // Fencing puts the server read-only and ends every other client session (which needs to see
+  // them, PROCESS, and to kill them, CONNECTION ADMIN). MariaDB 10.5 split READ_ONLY ADMIN and
+  // CONNECTION ADMIN from SUPER (which implied them until 10.11); before 10.5 only SUPER exists.
+  const fencing =
+    flavour === 'mysql' ? ['SYSTEM_VARIABLES_ADMIN', 'CONNECTION_ADMIN', 'PROCESS'] : atLeast(version, 10, 5) ? ['READ_ONLY ADMIN', 'CONNECTION ADMIN', 'PROCESS'] : ['SUPER', 'PROCESS'];
+  if (flavour === 'mariadb' && !atLeast(version, 10, 11) && privileges.has('SUPER')) privileges = new Set([...privileges, 'READ_ONLY ADMIN', 'CONNECTION ADMIN']);
+  need('privilege: fencing', fencing, 'warn'); // SET GLOBAL read_only and KILL CONNECTION when another primary takes over
   return checks;
 }
 

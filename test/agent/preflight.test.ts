@@ -22,7 +22,7 @@ const good: ServerFacts = {
     innodb_flush_log_at_trx_commit: '1',
   },
   grants: [
-    "GRANT SELECT, RELOAD, PROCESS, LOCK TABLES, BINLOG MONITOR, REPLICATION SLAVE, READ_ONLY ADMIN ON *.* TO `squirrel`@`%` IDENTIFIED BY PASSWORD '*AB'",
+    "GRANT SELECT, RELOAD, PROCESS, LOCK TABLES, BINLOG MONITOR, REPLICATION SLAVE, READ_ONLY ADMIN, CONNECTION ADMIN ON *.* TO `squirrel`@`%` IDENTIFIED BY PASSWORD '*AB'",
   ],
   account: { user: 'squirrel', host: '%' },
   nonTransactionalTables: [],
@@ -59,14 +59,14 @@ describe('preflight: evaluate', () => {
     { when: 'MariaDB is older than 10.6', facts: { ...good, version: '10.5.27-MariaDB' }, name: 'version', verdict: 'warn' },
     {
       when: 'the account lacks REPLICATION SLAVE',
-      facts: { ...good, grants: ['GRANT SELECT, RELOAD, PROCESS, LOCK TABLES, BINLOG MONITOR, READ_ONLY ADMIN ON *.* TO `squirrel`@`%`'] },
+      facts: { ...good, grants: ['GRANT SELECT, RELOAD, PROCESS, LOCK TABLES, BINLOG MONITOR, READ_ONLY ADMIN, CONNECTION ADMIN ON *.* TO `squirrel`@`%`'] },
       name: 'privilege: binlog stream',
       verdict: 'fatal',
       fix: "GRANT REPLICATION SLAVE ON *.* TO 'squirrel'@'%';",
     },
     {
       when: 'the account lacks BINLOG MONITOR',
-      facts: { ...good, grants: ['GRANT SELECT, RELOAD, PROCESS, LOCK TABLES, REPLICATION SLAVE, READ_ONLY ADMIN ON *.* TO `squirrel`@`%`'] },
+      facts: { ...good, grants: ['GRANT SELECT, RELOAD, PROCESS, LOCK TABLES, REPLICATION SLAVE, READ_ONLY ADMIN, CONNECTION ADMIN ON *.* TO `squirrel`@`%`'] },
       name: 'privilege: binlog position',
       verdict: 'fatal',
       fix: "GRANT BINLOG MONITOR ON *.* TO 'squirrel'@'%';",
@@ -74,11 +74,15 @@ describe('preflight: evaluate', () => {
     },
     {
       when: 'the account can stream but not back up',
-      facts: { ...good, grants: ['GRANT BINLOG MONITOR, REPLICATION SLAVE, READ_ONLY ADMIN ON *.* TO `squirrel`@`%`'] },
+      facts: { ...good, grants: ['GRANT BINLOG MONITOR, REPLICATION SLAVE, READ_ONLY ADMIN, CONNECTION ADMIN ON *.* TO `squirrel`@`%`'] },
       name: 'privileges: base backups',
       verdict: 'warn',
       fix: "GRANT RELOAD, PROCESS, LOCK TABLES, SELECT ON *.* TO 'squirrel'@'%';",
-      also: [{ name: 'non-transactional tables', verdict: 'warn' }],
+      // without PROCESS it cannot see the sessions a fence ends either
+      also: [
+        { name: 'privilege: fencing', verdict: 'warn' },
+        { name: 'non-transactional tables', verdict: 'warn' },
+      ],
     },
     {
       when: 'MyISAM and Aria tables exist',
@@ -104,7 +108,7 @@ describe('preflight: evaluate', () => {
   });
 
   it('warns that tables could not all be seen without SELECT on *.*', () => {
-    const facts = { ...good, grants: ['GRANT RELOAD, PROCESS, LOCK TABLES, BINLOG MONITOR, REPLICATION SLAVE, READ_ONLY ADMIN ON *.* TO `squirrel`@`%`'] };
+    const facts = { ...good, grants: ['GRANT RELOAD, PROCESS, LOCK TABLES, BINLOG MONITOR, REPLICATION SLAVE, READ_ONLY ADMIN, CONNECTION ADMIN ON *.* TO `squirrel`@`%`'] };
     assert.match(byName(evaluate(facts), 'non-transactional tables').found, /none visible/);
   });
 
@@ -113,7 +117,7 @@ describe('preflight: evaluate', () => {
       ...good,
       version: '8.0.36',
       variables: { ...good.variables, gtid_strict_mode: 'OFF', gtid_mode: 'OFF', enforce_gtid_consistency: 'OFF' },
-      grants: ['GRANT SELECT, RELOAD, PROCESS, LOCK TABLES, REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO `squirrel`@`%`', 'GRANT BACKUP_ADMIN,SYSTEM_VARIABLES_ADMIN ON *.* TO `squirrel`@`%`'],
+      grants: ['GRANT SELECT, RELOAD, PROCESS, LOCK TABLES, REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO `squirrel`@`%`', 'GRANT BACKUP_ADMIN,SYSTEM_VARIABLES_ADMIN,CONNECTION_ADMIN ON *.* TO `squirrel`@`%`'],
     };
     const checks = evaluate(facts);
     assert.deepEqual(notOk(checks), [
@@ -128,7 +132,7 @@ describe('preflight: evaluate', () => {
     const report = formatReport(evaluate(facts), 'mariadb');
     assert.match(report, /\[mariadbd\]\n {2}log_bin = mariadb-bin\n {2}binlog_format = ROW\n/);
     assert.match(report, /SET GLOBAL binlog_format = 'ROW';/);
-    assert.ok(report.includes("\n  GRANT REPLICATION SLAVE, BINLOG MONITOR, RELOAD, PROCESS, LOCK TABLES, SELECT, READ_ONLY ADMIN ON *.* TO 'u'@'h';\n"), 'one GRANT per account');
+    assert.ok(report.includes("\n  GRANT REPLICATION SLAVE, BINLOG MONITOR, RELOAD, PROCESS, LOCK TABLES, SELECT, READ_ONLY ADMIN, CONNECTION ADMIN ON *.* TO 'u'@'h';\n"), 'one GRANT per account');
     assert.match(report, /fatal, .* warning\(s\): squirrel cannot protect this server yet$/);
   });
 });
@@ -155,8 +159,13 @@ describe('preflight: globalPrivileges', () => {
     assert.deepEqual(notOk(evaluate({ ...good, grants })), [{ name: 'privilege: fencing', verdict: 'warn' }]);
   });
 
+  it('warns when the account cannot end the sessions of a fenced server (CONNECTION ADMIN on MariaDB 10.11)', () => {
+    const grants = ['GRANT SELECT, RELOAD, PROCESS, LOCK TABLES, BINLOG MONITOR, REPLICATION SLAVE, READ_ONLY ADMIN ON *.* TO `squirrel`@`%`'];
+    assert.deepEqual(notOk(evaluate({ ...good, grants })), [{ name: 'privilege: fencing', verdict: 'warn' }]);
+  });
+
   it('accepts REPLICATION CLIENT for BINLOG MONITOR (MariaDB 10.5 alias)', () => {
-    const grants = ['GRANT SELECT, RELOAD, PROCESS, LOCK TABLES, REPLICATION CLIENT, REPLICATION SLAVE, READ_ONLY ADMIN ON *.* TO `squirrel`@`%`'];
+    const grants = ['GRANT SELECT, RELOAD, PROCESS, LOCK TABLES, REPLICATION CLIENT, REPLICATION SLAVE, READ_ONLY ADMIN, CONNECTION ADMIN ON *.* TO `squirrel`@`%`'];
     assert.deepEqual(notOk(evaluate({ ...good, grants })), []);
   });
 });
@@ -167,7 +176,7 @@ describe('preflight against real servers', () => {
   before(async () => {
     [server, noBinlog] = await Promise.all([MariaDbServer.start(), MariaDbServer.start({ binlog: false })]);
     await server.query(
-      "CREATE USER 'streamonly'@'127.0.0.1' IDENTIFIED BY 'pw'; GRANT BINLOG MONITOR, SELECT, RELOAD, PROCESS, LOCK TABLES, READ_ONLY ADMIN ON *.* TO 'streamonly'@'127.0.0.1'",
+      "CREATE USER 'streamonly'@'127.0.0.1' IDENTIFIED BY 'pw'; GRANT BINLOG MONITOR, SELECT, RELOAD, PROCESS, LOCK TABLES, READ_ONLY ADMIN, CONNECTION ADMIN ON *.* TO 'streamonly'@'127.0.0.1'",
     );
   });
   after(async () => {
