@@ -1,7 +1,18 @@
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { dirname } from 'node:path';
+
+/**
+ * Runs a command to its end without blocking the event loop, and returns its stdout trimmed. An
+ * in-process agent keeps renewing its lease meanwhile: a synchronous run of a 20 s load would
+ * starve its heartbeat, and the agent would (rightly) fence its own server.
+ */
+export async function run(cmd: string, argv: string[]): Promise<string> {
+  const { stdout } = await promisify(execFile)(cmd, argv, { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
+  return stdout.trim();
+}
 
 /** Median of a list of numbers. */
 export function median(xs: number[]): number {

@@ -24,6 +24,7 @@ import { sleep } from '../agent/retry.js';
 import { replayViaFakePrimary } from '../agent/serve/replay.js';
 import { ClusterStateRepo } from '../agent/cluster/repo.js';
 import { openStateStore } from '../agent/wiring.js';
+import { run } from './common.js';
 
 const args = process.argv.slice(2);
 const flag = (name: string) => args.includes(name);
@@ -88,8 +89,8 @@ async function main(): Promise<void> {
     const sb = ['--db-driver=mysql', '--mysql-host=127.0.0.1', `--mysql-port=${source.port}`, '--mysql-user=root', `--mysql-password=${source.rootPassword}`, '--mysql-db=sbtest', `--tables=${TABLES}`, `--table-size=${TABLE_SIZE}`];
     const genStart = Date.now();
     await source.query('CREATE DATABASE sbtest');
-    sh('sysbench', ['oltp_write_only', ...sb, 'prepare']);
-    sh('sysbench', ['oltp_write_only', ...sb, '--threads=8', `--events=${TRANSACTIONS}`, '--time=0', '--report-interval=0', 'run']);
+    await run('sysbench', ['oltp_write_only', ...sb, 'prepare']);
+    await run('sysbench', ['oltp_write_only', ...sb, '--threads=8', `--events=${TRANSACTIONS}`, '--time=0', '--report-interval=0', 'run']);
     const [status] = await source.query<{ File: string; Position: number }[]>('SHOW MASTER STATUS');
     const repo = new ClusterStateRepo(openStateStore(config), CLUSTER);
     for (;;) {

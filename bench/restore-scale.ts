@@ -35,7 +35,7 @@ import { sleep } from '../agent/retry.js';
 import { replayViaFakePrimary } from '../agent/serve/replay.js';
 import { ClusterStateRepo } from '../agent/cluster/repo.js';
 import { openStateStore } from '../agent/wiring.js';
-import { machine, median, say, writeResults } from './common.js';
+import { machine, median, run, say, writeResults } from './common.js';
 
 const args = process.argv.slice(2);
 const option = (name: string, fallback: number) => {
@@ -100,7 +100,7 @@ async function main(): Promise<void> {
     // ---- 1. the database and its base backup
     let t0 = Date.now();
     await primary.query('CREATE DATABASE sbtest');
-    sh('sysbench', ['oltp_write_only', ...sb, '--threads=2', 'prepare']);
+    await run('sysbench', ['oltp_write_only', ...sb, '--threads=2', 'prepare']);
     const prepareSeconds = sec(Date.now() - t0);
     await caughtUp();
     const [{ datadirBytes } = { datadirBytes: 0 }] = await primary.query<{ datadirBytes: number }[]>(
@@ -113,7 +113,7 @@ async function main(): Promise<void> {
     say(`base backup: ${(manifest.object.rawSizeBytes / 2 ** 20).toFixed(0)} MiB raw, ${(manifest.object.sizeBytes / 2 ** 20).toFixed(0)} MiB stored, ${backupSeconds} s`);
 
     // ---- 2. the tail
-    const loadOut = sh('sysbench', ['oltp_write_only', ...sb, '--threads=8', `--time=${LOAD_SECONDS}`, '--report-interval=0', 'run']);
+    const loadOut = await run('sysbench', ['oltp_write_only', ...sb, '--threads=8', `--time=${LOAD_SECONDS}`, '--report-interval=0', 'run']);
     const written = /transactions:\s+(\d+)\s+\(([\d.]+) per sec/.exec(loadOut);
     const primaryTxPerSec = Number(written?.[2] ?? NaN);
     await caughtUp();
