@@ -2,13 +2,14 @@ import { randomUUID } from 'node:crypto';
 import { restoreRecordKey, restoresPrefix } from '../keys.js';
 import type { ObjectStore } from '../ports/object-store.js';
 import { sha256Hex } from '../store/bytes.js';
+import type { RestorePhases } from './restore.js';
 import { DEFAULT_RESTORE_RATES, type RestoreRates } from './rto.js';
 
 /**
  * What one finished restore measured, kept next to the cluster's chunks so that the next
  * prediction (restore --dry-run, status) uses this cluster's own rates on this kind of machine.
  */
-export interface RestoreRecord {
+export interface RestoreRecord extends RestorePhases {
   /** ISO time the restore finished. */
   at: string;
   backupId: string;
@@ -17,13 +18,6 @@ export interface RestoreRecord {
   backupStoredBytes: number;
   /** Unpacked bytes of the base backup (what prepare reads). */
   backupRawBytes: number;
-  planMs: number;
-  fetchMs: number;
-  prepareMs: number;
-  startMs: number;
-  replayMs: number;
-  finishMs: number;
-  replayTransactions: number;
 }
 
 /**

@@ -252,13 +252,7 @@ export async function restore(deps: RestoreDeps, target: RestoreTarget, datadirI
     backupKind: plan.backup.kind,
     backupStoredBytes: plan.bytes.backup,
     backupRawBytes: plan.backup.object.rawSizeBytes,
-    planMs: phases.planMs,
-    fetchMs: phases.fetchMs,
-    prepareMs: phases.prepareMs,
-    startMs: phases.startMs,
-    replayMs: phases.replayMs,
-    finishMs: phases.finishMs,
-    replayTransactions: phases.replayTransactions,
+    ...phases,
   };
   // the next prediction's rates; a restore that cannot record them has still restored
   await recordRestore(deps.objects, deps.prefix, deps.clusterId, record).catch((err: unknown) => log.warn({ err: (err as Error).message }, 'could not store the restore record (the next prediction uses older rates)'));

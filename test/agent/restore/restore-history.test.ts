@@ -18,6 +18,7 @@ const big: RestoreRecord = {
   replayMs: 60_000,
   finishMs: 1_400,
   replayTransactions: 123_000,
+  replayTxPerSec: 2050,
 };
 
 describe('restore rates from the last restore', () => {
