@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { takeBaseBackup } from '../agent/backup/base-backup.js';
 import { buildStreamer, objectStoreFor } from '../agent/cli/agent.js';
-import { MariaDbServer } from '../agent/local/mariadb.js';
+import { MariaDbServer } from '../agent/server/mariadb.js';
 import { startLocalStack } from '../agent/local/stack.js';
 import { silentLogger } from '../agent/log.js';
 import { restore } from '../agent/restore/restore.js';

@@ -17,7 +17,7 @@ import { availableParallelism, cpus, totalmem, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildStreamer, objectStoreFor } from '../agent/cli/agent.js';
 import { rebuildFiles } from '../agent/local/binlog-compare.js';
-import { MariaDbServer } from '../agent/local/mariadb.js';
+import { MariaDbServer } from '../agent/server/mariadb.js';
 import { startLocalStack } from '../agent/local/stack.js';
 import { createLogger, silentLogger } from '../agent/log.js';
 import { sleep } from '../agent/retry.js';

@@ -24,7 +24,7 @@ import { join } from 'node:path';
 import { takeBaseBackup } from '../agent/backup/base-backup.js';
 import { buildStreamer, objectStoreFor } from '../agent/cli/agent.js';
 import { localAgentConfig } from '../agent/local/catch-up.js';
-import { MariaDbServer } from '../agent/local/mariadb.js';
+import { MariaDbServer } from '../agent/server/mariadb.js';
 import { startLocalStack } from '../agent/local/stack.js';
 import { silentLogger } from '../agent/log.js';
 import { unpackPhysical } from '../agent/restore/base-fetch.js';

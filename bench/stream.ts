@@ -16,13 +16,13 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import mysql from 'mysql2/promise';
 import { serverEnd, waitCaughtUp } from '../agent/local/catch-up.js';
-import { MariaDbServer } from '../agent/local/mariadb.js';
+import { MariaDbServer } from '../agent/server/mariadb.js';
 import { startLocalStack, type LocalStack } from '../agent/local/stack.js';
 import { sha256Hex } from '../agent/store/bytes.js';
 import { sleep } from '../agent/retry.js';
 import { ClusterStateRepo } from '../agent/cluster/repo.js';
 import { openObjectStore, openStateStore } from '../agent/wiring.js';
-import { AgentProcess } from '../test/harness/agent-process.js';
+import { AgentProcess } from '../agent/local/agent-process.js';
 import { machine, median, peakRssMiB, percentile, say, writeResults } from './common.js';
 
 const quick = process.argv.includes('--quick');

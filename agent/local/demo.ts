@@ -21,7 +21,7 @@ import { ClusterStateRepo } from '../cluster/repo.js';
 import { openStateStore } from '../wiring.js';
 import { compareWithServer, rebuildFiles } from './binlog-compare.js';
 import { localAgentConfig, waitCaughtUp } from './catch-up.js';
-import { MariaDbServer } from './mariadb.js';
+import { MariaDbServer } from '../server/mariadb.js';
 import { startLocalStack, type LocalStack } from './stack.js';
 
 const TRANSACTIONS = Number(process.env.SQUIRREL_DEMO_TRANSACTIONS ?? 3000);

@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { ProcessError } from '../errors.js';
-import { registerChild } from './children.js';
-import { freePort } from './free-port.js';
+import { registerChild } from '../server/children.js';
+import { freePort } from '../server/free-port.js';
 import { LOCAL_CREDENTIALS } from './s3.js';
 import { ServiceStartError, startService } from './service.js';
 

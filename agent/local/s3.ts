@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { S3Client } from '@aws-sdk/client-s3';
-import { registerChild } from './children.js';
+import { registerChild } from '../server/children.js';
 import { startService } from './service.js';
 
 /**

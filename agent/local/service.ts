@@ -2,8 +2,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import type { Socket } from 'node:net';
 import { closeSync, openSync, readFileSync, statSync } from 'node:fs';
 import { ProcessError } from '../errors.js';
-import { registerChild } from './children.js';
-import { isRunning, poll, terminate } from './process-util.js';
+import { registerChild } from '../server/children.js';
+import { isRunning, poll, terminate } from '../server/process-util.js';
 
 /**
  * One long-running helper process (the S3 or DynamoDB stand-in) with its output in a log file.

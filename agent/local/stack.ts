@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { CreateTableCommand, ResourceInUseException, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ProcessError } from '../errors.js';
 import { dynamoClientFor, startDynamoDbLocal, type DynamoDbLocal } from './dynamodb.js';
-import { pidAlive } from './process-util.js';
+import { pidAlive } from '../server/process-util.js';
 import { LOCAL_CREDENTIALS, startS3Server, type S3Server } from './s3.js';
 
 /**

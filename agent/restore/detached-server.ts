@@ -3,9 +3,9 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import mysql from 'mysql2/promise';
 import { ProcessError } from '../errors.js';
-import { freePort } from '../local/free-port.js';
-import { BINLOG_BASENAME } from '../local/mariadb.js';
-import { poll, tailFile } from '../local/process-util.js';
+import { freePort } from '../server/free-port.js';
+import { BINLOG_BASENAME } from '../server/mariadb.js';
+import { poll, tailFile } from '../server/process-util.js';
 
 /**
  * Starts mariadbd on a restored datadir as a process of its own that outlives the CLI

@@ -1,6 +1,6 @@
 import { mkdirSync, rmSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { MariaDbServer } from '../local/mariadb.js';
+import { MariaDbServer } from '../server/mariadb.js';
 import type { ServerSizing } from './server-sizing.js';
 
 /**

@@ -3,7 +3,7 @@ import { availableParallelism, totalmem } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { parseMysqlUrl } from '../config.js';
 import { RestoreRefusedError } from '../errors.js';
-import type { MariaDbServer } from '../local/mariadb.js';
+import type { MariaDbServer } from '../server/mariadb.js';
 import type { Logger } from '../log.js';
 import type { ObjectStore } from '../ports/object-store.js';
 import type { StateStore } from '../ports/state-store.js';

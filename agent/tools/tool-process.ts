@@ -1,8 +1,8 @@
 import { execFile, spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
 import { ProcessError } from '../errors.js';
-import { registerChild } from '../local/children.js';
-import { isRunning, terminate } from '../local/process-util.js';
+import { registerChild } from '../server/children.js';
+import { isRunning, terminate } from '../server/process-util.js';
 
 /**
  * One external tool run as a child process (mariabackup, mbstream, zstd, mariadb-binlog,

@@ -6,7 +6,7 @@ import { backupDue } from '../../agent/maintenance.js';
 import { sleep } from '../../agent/retry.js';
 import { ClusterStateRepo } from '../../agent/cluster/repo.js';
 import { openStateStore } from '../../agent/wiring.js';
-import { AgentProcess } from '../harness/agent-process.js';
+import { AgentProcess } from '../../agent/local/agent-process.js';
 import { withMariaDb } from '../harness/mariadb.js';
 import { withLocalStack } from '../harness/stack.js';
 import { agentConfig, waitCaughtUp } from '../harness/streaming.js';

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { AuthenticationError, ConnectionError } from '../../agent/errors.js';
-import { freePort } from '../../agent/local/free-port.js';
-import { MariaDbServer } from '../../agent/local/mariadb.js';
+import { freePort } from '../../agent/server/free-port.js';
+import { MariaDbServer } from '../../agent/server/mariadb.js';
 import { evaluate, formatReport, gatherFacts, globalPrivileges, hasFatal, type Check, type ServerFacts } from '../../agent/preflight.js';
 import { runCli } from '../harness/cli.js';
 

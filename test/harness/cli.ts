@@ -1,8 +1,7 @@
 import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { CLI } from '../../agent/local/agent-process.js';
 
-/** The compiled CLI, as `npx squirrel` runs it (SQUIRREL_TEST_CLI points the tests at another entry point). */
-export const CLI = process.env.SQUIRREL_TEST_CLI ?? fileURLToPath(new URL('../../agent/cli/main.js', import.meta.url));
+export { CLI };
 
 export interface CliResult {
   code: number;

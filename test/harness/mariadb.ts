@@ -1,5 +1,5 @@
 import { after, afterEach, before, type TestContext } from 'node:test';
-import { MariaDbServer, type MariaDbOptions } from '../../agent/local/mariadb.js';
+import { MariaDbServer, type MariaDbOptions } from '../../agent/server/mariadb.js';
 
 /** node:test has `passed` on the context at run time (Node 20.12+), not yet in @types/node 20. */
 const failed = (t: object): boolean => (t as { passed?: boolean }).passed === false;

@@ -6,7 +6,7 @@ import mysql from 'mysql2/promise';
 import { takeBaseBackup } from '../../agent/backup/base-backup.js';
 import type { BackupManifest } from '../../agent/backup/manifest.js';
 import { buildStreamer, objectStoreFor } from '../../agent/cli/agent.js';
-import type { MariaDbServer } from '../../agent/local/mariadb.js';
+import type { MariaDbServer } from '../../agent/server/mariadb.js';
 import { silentLogger } from '../../agent/log.js';
 import { restore, type RestoreOptions, type RestoreResult } from '../../agent/restore/restore.js';
 import type { RestoreTarget } from '../../agent/restore/target.js';

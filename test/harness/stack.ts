@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
-import { tailFile } from '../../agent/local/process-util.js';
+import { tailFile } from '../../agent/server/process-util.js';
 import { startLocalStack, type LocalStack, type LocalStackOptions } from '../../agent/local/stack.js';
 
 const failed = (t: object): boolean => (t as { passed?: boolean }).passed === false;

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import type { TestContext } from 'node:test';
 import { objectStoreFor } from '../../agent/cli/agent.js';
 import { compareWithServer, rebuildFiles } from '../../agent/local/binlog-compare.js';
-import type { MariaDbServer } from '../../agent/local/mariadb.js';
+import type { MariaDbServer } from '../../agent/server/mariadb.js';
 import type { LocalStack } from '../../agent/local/stack.js';
 import { localAgentConfig, waitCaughtUp as waitUntilDurable } from '../../agent/local/catch-up.js';
 import { ClusterStateRepo } from '../../agent/cluster/repo.js';

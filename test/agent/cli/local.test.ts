@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
 import { HeadBucketCommand } from '@aws-sdk/client-s3';
 import { dynamoClientFor } from '../../../agent/local/dynamodb.js';
-import { pidAlive } from '../../../agent/local/process-util.js';
+import { pidAlive } from '../../../agent/server/process-util.js';
 import { s3ClientFor } from '../../../agent/local/s3.js';
 import { parseEnvFile } from '../../../agent/local/stack.js';
 import { runCli } from '../../harness/cli.js';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import mysql from 'mysql2/promise';
-import { pidAlive } from '../../../agent/local/process-util.js';
+import { pidAlive } from '../../../agent/server/process-util.js';
 import { runCli } from '../../harness/cli.js';
 import { withMariaDb } from '../../harness/mariadb.js';
 import { restoreDir, SequenceWriter, startAgent } from '../../harness/pitr.js';

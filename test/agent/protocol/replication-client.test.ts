@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { AuthenticationError, BinlogPurgedError } from '../../../agent/errors.js';
 import { EventType } from '../../../agent/binlog/event-types.js';
-import { MariaDbServer } from '../../../agent/local/mariadb.js';
+import { MariaDbServer } from '../../../agent/server/mariadb.js';
 import type { StreamEvent } from '../../../agent/protocol/dump-decoder.js';
 import { openBinlogStream, ReplicationClient, type DumpStart } from '../../../agent/protocol/replication-client.js';
 

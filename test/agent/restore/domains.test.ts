@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
-import type { MariaDbServer } from '../../../agent/local/mariadb.js';
+import type { MariaDbServer } from '../../../agent/server/mariadb.js';
 import { parseTarget } from '../../../agent/restore/target.js';
 import { runCli } from '../../harness/cli.js';
 import { withMariaDb } from '../../harness/mariadb.js';

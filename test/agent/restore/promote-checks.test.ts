@@ -5,7 +5,7 @@ import { ClusterStateRepo } from '../../../agent/cluster/repo.js';
 import type { ClusterState } from '../../../agent/cluster/state.js';
 import { PromoteRefusedError } from '../../../agent/errors.js';
 import { TcpForwarder } from '../../../agent/local/tcp-forwarder.js';
-import type { MariaDbServer } from '../../../agent/local/mariadb.js';
+import type { MariaDbServer } from '../../../agent/server/mariadb.js';
 import { checkPromote, positionDifferences } from '../../../agent/restore/promote-checks.js';
 import { promote } from '../../../agent/restore/promote.js';
 import { parseTarget } from '../../../agent/restore/target.js';

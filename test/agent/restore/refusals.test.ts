@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import { objectStoreFor } from '../../../agent/cli/agent.js';
 import { RestoreRefusedError } from '../../../agent/errors.js';
 import { parseChunkKey, chunkKey } from '../../../agent/keys.js';
-import { MariaDbServer } from '../../../agent/local/mariadb.js';
+import { MariaDbServer } from '../../../agent/server/mariadb.js';
 import { restore, serverDirFor } from '../../../agent/restore/restore.js';
 import { silentLogger } from '../../../agent/log.js';
 import { sha256Hex } from '../../../agent/store/bytes.js';

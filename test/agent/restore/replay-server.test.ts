@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
-import type { MariaDbServer } from '../../../agent/local/mariadb.js';
+import type { MariaDbServer } from '../../../agent/server/mariadb.js';
 import { promote } from '../../../agent/restore/promote.js';
 import { RELAXED_FOR_REPLAY, startReplayServer } from '../../../agent/restore/replay-server.js';
 import { MiB, sizeReplayServer } from '../../../agent/restore/server-sizing.js';

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { buildStreamer } from '../../../agent/cli/agent.js';
 import { compareWithServer } from '../../../agent/local/binlog-compare.js';
-import { MariaDbServer } from '../../../agent/local/mariadb.js';
+import { MariaDbServer } from '../../../agent/server/mariadb.js';
 import { silentLogger } from '../../../agent/log.js';
 import { sleep } from '../../../agent/retry.js';
 import { replayViaFakePrimary } from '../../../agent/serve/replay.js';

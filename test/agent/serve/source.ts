@@ -5,7 +5,7 @@
  */
 import { after, before } from 'node:test';
 import { buildStreamer, objectStoreFor } from '../../../agent/cli/agent.js';
-import { MariaDbServer } from '../../../agent/local/mariadb.js';
+import { MariaDbServer } from '../../../agent/server/mariadb.js';
 import { startLocalStack, type LocalStack } from '../../../agent/local/stack.js';
 import { silentLogger } from '../../../agent/log.js';
 import type { ObjectStore } from '../../../agent/ports/object-store.js';

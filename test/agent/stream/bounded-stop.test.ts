@@ -5,7 +5,7 @@ import { TcpForwarder } from '../../../agent/local/tcp-forwarder.js';
 import { sleep } from '../../../agent/retry.js';
 import { ClusterStateRepo } from '../../../agent/cluster/repo.js';
 import { openStateStore } from '../../../agent/wiring.js';
-import { AgentProcess } from '../../harness/agent-process.js';
+import { AgentProcess } from '../../../agent/local/agent-process.js';
 import { runCli } from '../../harness/cli.js';
 import { withMariaDb } from '../../harness/mariadb.js';
 import { withLocalStack } from '../../harness/stack.js';

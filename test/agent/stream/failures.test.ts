@@ -7,7 +7,7 @@ import { sleep } from '../../../agent/retry.js';
 import { clusterPk, stateSk } from '../../../agent/keys.js';
 import { ClusterStateRepo } from '../../../agent/cluster/repo.js';
 import { openStateStore } from '../../../agent/wiring.js';
-import { AgentProcess } from '../../harness/agent-process.js';
+import { AgentProcess } from '../../../agent/local/agent-process.js';
 import { runCli } from '../../harness/cli.js';
 import { capturingLogger } from '../../harness/log.js';
 import { withMariaDb } from '../../harness/mariadb.js';

@@ -10,7 +10,7 @@ import { sleep } from '../../../agent/retry.js';
 import { ClusterStateRepo } from '../../../agent/cluster/repo.js';
 import { verifyCluster } from '../../../agent/stream/verify.js';
 import { openStateStore } from '../../../agent/wiring.js';
-import { AgentProcess } from '../../harness/agent-process.js';
+import { AgentProcess } from '../../../agent/local/agent-process.js';
 import { startHoldingProxy } from '../../harness/holding-proxy.js';
 import { withMariaDb } from '../../harness/mariadb.js';
 import { backup, numbersIn, range, restoreForTest, SequenceWriter, startAgent } from '../../harness/pitr.js';

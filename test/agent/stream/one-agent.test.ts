@@ -9,7 +9,7 @@ import { binlogPrefix, parseChunkKey } from '../../../agent/keys.js';
 import type { ObjectStore } from '../../../agent/ports/object-store.js';
 import { sleep } from '../../../agent/retry.js';
 import { openStateStore } from '../../../agent/wiring.js';
-import { AgentProcess } from '../../harness/agent-process.js';
+import { AgentProcess } from '../../../agent/local/agent-process.js';
 import { withMariaDb } from '../../harness/mariadb.js';
 import { withLocalStack } from '../../harness/stack.js';
 import { agentConfig, assertChunksRebuildBinlog, waitCaughtUp } from '../../harness/streaming.js';

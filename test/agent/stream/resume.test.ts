@@ -4,7 +4,7 @@ import mysql from 'mysql2/promise';
 import { ClusterStateRepo } from '../../../agent/cluster/repo.js';
 import { openStateStore } from '../../../agent/wiring.js';
 import { sleep } from '../../../agent/retry.js';
-import { AgentProcess } from '../../harness/agent-process.js';
+import { AgentProcess } from '../../../agent/local/agent-process.js';
 import { withMariaDb } from '../../harness/mariadb.js';
 import { withLocalStack } from '../../harness/stack.js';
 import { agentConfig, assertChunksRebuildBinlog, waitCaughtUp } from '../../harness/streaming.js';

@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import mysql from 'mysql2/promise';
 import { parseMysqlUrl } from '../../../agent/config.js';
 import { ProcessError } from '../../../agent/errors.js';
-import { MariaDbServer } from '../../../agent/local/mariadb.js';
+import { MariaDbServer } from '../../../agent/server/mariadb.js';
 
 type Row = Record<string, unknown>;
 

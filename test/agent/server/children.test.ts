@@ -4,17 +4,17 @@ import { existsSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
-import { pidAlive } from '../../../agent/local/process-util.js';
+import { pidAlive } from '../../../agent/server/process-util.js';
 
-const dist = (path: string): string => new URL(`../../../agent/local/${path}`, import.meta.url).href;
+const dist = (path: string): string => new URL(`../../../agent/${path}`, import.meta.url).href;
 
 /**
  * An owner process that starts a private MariaDB and the S3 stand-in, reports their pids and
  * directories, then ends the way `mode` says without stopping anything itself.
  */
 const owner = (mode: 'crash' | 'wait'): string => `
-  import { MariaDbServer } from ${JSON.stringify(dist('mariadb.js'))};
-  import { startS3Server } from ${JSON.stringify(dist('s3.js'))};
+  import { MariaDbServer } from ${JSON.stringify(dist('server/mariadb.js'))};
+  import { startS3Server } from ${JSON.stringify(dist('local/s3.js'))};
   const [db, s3] = await Promise.all([MariaDbServer.start(), startS3Server()]);
   console.log(JSON.stringify({ pids: [db.pid, s3.pid], dirs: [db.dir, s3.dir] }));
   ${mode === 'crash' ? "setTimeout(() => { throw new Error('owner crashed'); }, 10);" : 'setInterval(() => {}, 1000);'}

@@ -1,6 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { registerChild } from '../../agent/local/children.js';
-import { CLI } from './cli.js';
+import { fileURLToPath } from 'node:url';
+import { registerChild } from '../server/children.js';
+
+/** The compiled CLI, as `npx squirrel` runs it (SQUIRREL_TEST_CLI points tests at another entry point). */
+export const CLI = process.env.SQUIRREL_TEST_CLI ?? fileURLToPath(new URL('../cli/main.js', import.meta.url));
 
 /** A `squirrel agent` child process; its stderr (JSON logs) is kept for diagnostics. */
 export class AgentProcess {
