@@ -7,9 +7,13 @@ import { awsHandler } from './aws-wiring.js';
 
 /**
  * ClaimNextEpoch: reserves the replacement's address and claims epoch n+1 for it, recording the
- * handover (the old agent can advance nothing from here on). Forced only when the old instance is
- * known stopped; otherwise a live lease refuses it with LeaseLiveError, which the state machine
- * retries, bounded, until the lease expires plus the margin. The claim token is the execution
+ * handover (the old agent can advance nothing from here on). A failover's claim is forced only
+ * when the old instance is known stopped; otherwise a live lease refuses it with LeaseLiveError,
+ * which the state machine retries, bounded, until the lease expires plus the margin. A console
+ * restore that replaces the primary is forced: a person asked to replace a primary that is
+ * healthy and renewing, whose lease would never expire; what it commits after the handover is
+ * not in the restore, by that person's choice, and its agent fences its server at its next
+ * renewal (within a heartbeat) before FenceOldPrimary stops it. The claim token is the execution
  * name, so a retried task recognises its own landed claim.
  */
 export function claimEpoch(cp: ControlPlane) {
@@ -28,7 +32,7 @@ export function claimEpoch(cp: ControlPlane) {
     // rests on the claim and the old agent's self-fencing alone
     const oldInstanceId = ours ? null : (current.primary?.instanceId ?? null);
     const oldState = oldInstanceId ? await cp.compute.describe(oldInstanceId) : undefined;
-    const forced = oldState !== undefined && deadInstanceStates.includes(oldState);
+    const forced = (oldState !== undefined && deadInstanceStates.includes(oldState)) || state.mode === 'replace-primary';
     // no start: the replacement has no binlog yet; the epoch stays pending until its promote records one
     const claimed = await repo.claimNextEpoch(from, undefined, cp.now(), {
       claimToken: executionName,

@@ -1,5 +1,8 @@
 import type { Command } from 'commander';
+import { clusterDown, clusterKill, clusterRestore, clusterUp, CLUSTER_DEFAULTS, waitForExecution, type KillWhat } from '../local/cluster/cluster.js';
 import { localDown, localUp, LOCAL_DEFAULTS } from '../local/stack.js';
+import { parseTarget } from '../restore/target.js';
+import type { RestoreTarget } from '../ports/compute.js';
 import { ExitCode, runCommand } from './command.js';
 
 /** `squirrel local up|down`: the local S3 and DynamoDB stand-ins, kept running between commands. */
@@ -33,6 +36,72 @@ export function register(program: Command): void {
       await runCommand({}, [], async ({ out }) => {
         const stopped = await localDown(opts.dir);
         out(stopped.length === 0 ? `nothing running for ${opts.dir}` : `stopped ${stopped.map((p) => `${p.name} (pid ${p.pid})`).join(', ')}`);
+        return ExitCode.ok;
+      });
+    });
+
+  const cluster = local.command('cluster').description('the whole loop on this machine: a primary instance, an endpoint, and the control plane that fails it over');
+
+  cluster
+    .command('up')
+    .description('start the stand-ins, a primary instance (mariadbd + agent, one process group), the endpoint and the control plane; write DIR/env; return')
+    .requiredOption('--dir <dir>', 'directory for everything the cluster keeps (a new one per cluster)')
+    .option('--cluster-id <id>', 'the cluster\'s id', CLUSTER_DEFAULTS.clusterId)
+    .option('--endpoint-port <port>', 'the endpoint\'s fixed port (clients connect here)', String(CLUSTER_DEFAULTS.endpointPort))
+    .option('--lease-ms <ms>', 'the agents\' lease', String(CLUSTER_DEFAULTS.leaseMs))
+    .action(async (opts: { dir: string; clusterId: string; endpointPort: string; leaseMs: string }) => {
+      await runCommand({}, [], async ({ out }) => {
+        const up = await clusterUp(opts.dir, { clusterId: opts.clusterId, endpointPort: Number(opts.endpointPort), leaseMs: Number(opts.leaseMs) });
+        if (up.alreadyRunning) out(`already running for ${opts.dir}`);
+        out(`endpoint: ${up.endpointUrl.replace(/:[^:@]*@/, ':***@')} (SQUIRREL_ENDPOINT_URL)`);
+        out(`wrote ${up.envFile}; point squirrel and clients at the cluster with: . ${up.envFile}`);
+        return ExitCode.ok;
+      });
+    });
+
+  cluster
+    .command('kill')
+    .description('SIGKILL the primary: the whole instance (as when EC2 loses it), or only its server or agent')
+    .requiredOption('--dir <dir>', 'the directory given to cluster up')
+    .option('--what <what>', 'instance | server | agent', 'instance')
+    .action(async (opts: { dir: string; what: string }) => {
+      await runCommand({}, [], async ({ out }) => {
+        if (!['instance', 'server', 'agent'].includes(opts.what)) throw new Error(`--what must be instance, server or agent, not ${opts.what}`);
+        const k = await clusterKill(opts.dir, opts.what as KillWhat);
+        out(`killed ${k.what === 'instance' ? `instance ${k.instanceId} (process group ${k.pid})` : `the ${k.what} of ${k.instanceId} (pid ${k.pid})`}`);
+        return ExitCode.ok;
+      });
+    });
+
+  cluster
+    .command('restore')
+    .description('start the restore workflow as the AWS console would')
+    .requiredOption('--dir <dir>', 'the directory given to cluster up')
+    .option('--target <target>', 'latest | time:<ISO-8601> | gtid:<position>', 'latest')
+    .option('--mode <mode>', 'replace-primary | new-instance', 'new-instance')
+    .option('--wait', 'wait until the workflow ends and print its outcome')
+    .action(async (opts: { dir: string; target: string; mode: string; wait?: boolean }) => {
+      await runCommand({}, [], async ({ out }) => {
+        if (opts.mode !== 'replace-primary' && opts.mode !== 'new-instance') throw new Error(`--mode must be replace-primary or new-instance, not ${opts.mode}`);
+        const t = parseTarget(opts.target);
+        const target: RestoreTarget = t.kind === 'latest' ? 'latest' : t.kind === 'time' ? { time: t.at } : { gtid: t.gtid };
+        const name = await clusterRestore(opts.dir, target, opts.mode);
+        out(`started restore workflow ${name}`);
+        if (!opts.wait) return ExitCode.ok;
+        const outcome = await waitForExecution(opts.dir, name);
+        out(JSON.stringify(outcome, null, 2));
+        return outcome.status === 'SUCCEEDED' ? ExitCode.ok : ExitCode.failed;
+      });
+    });
+
+  cluster
+    .command('down')
+    .description('stop everything cluster up started (data stays in DIR)')
+    .requiredOption('--dir <dir>', 'the directory given to cluster up')
+    .action(async (opts: { dir: string }) => {
+      await runCommand({}, [], async ({ out }) => {
+        const stopped = await clusterDown(opts.dir);
+        out(stopped.length === 0 ? `nothing running for ${opts.dir}` : `stopped ${stopped.join(', ')}`);
         return ExitCode.ok;
       });
     });

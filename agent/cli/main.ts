@@ -5,6 +5,7 @@ import { register as registerAgent } from './agent.js';
 import { register as registerBackup } from './backup.js';
 import { register as registerClaim } from './claim.js';
 import { register as registerInspect } from './inspect.js';
+import { register as registerInstanceJob } from './instance-job.js';
 import { register as registerLocal } from './local.js';
 import { register as registerPreflight } from './preflight.js';
 import { register as registerPromote } from './promote.js';
@@ -38,6 +39,7 @@ export function buildProgram(): Command {
   registerServe(program);
   registerClaim(program);
   registerPromote(program);
+  registerInstanceJob(program);
   registerLocal(program);
   return program;
 }

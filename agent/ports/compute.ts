@@ -18,6 +18,8 @@ export const deadInstanceStates: readonly InstanceState[] = ['stopping', 'stoppe
 
 /** What a new instance does once it boots. */
 export type InstanceJob =
+  /** A fresh, empty server whose agent claims the cluster's first epoch (a new cluster). */
+  | { kind: 'new-primary' }
   /** Restore to `target`, promote under the epoch claimed for it, and run the agent (a failover, or restore replace-primary). */
   | { kind: 'restore-and-promote'; target: RestoreTarget }
   /** Restore to `target` and stop there: a copy beside the primary (restore new-instance). */

@@ -63,6 +63,8 @@ export interface ReplayServerOptions {
   rootPassword?: string;
   /** Durable settings (the server handed over to the caller), not the replay's. @default false */
   durable?: boolean;
+  /** TCP port. @default a free one */
+  port?: number;
 }
 
 /** The mariadbd options of a replay (or handed-over) server besides what MariaDbServer sets. */
@@ -101,5 +103,6 @@ export async function startReplayServer(opts: ReplayServerOptions): Promise<Mari
     startTimeoutMs: 120_000,
     stopTimeoutMs: 600_000,
     ...(opts.rootPassword !== undefined ? { rootPassword: opts.rootPassword } : {}),
+    ...(opts.port !== undefined ? { port: opts.port } : {}),
   });
 }

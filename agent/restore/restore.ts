@@ -64,6 +64,8 @@ export interface RestoreOptions {
   memoryBytes?: number;
   /** Leave the restored server running and return it (the caller stops it). */
   start?: boolean;
+  /** The TCP port of the server handed over with `start` (the address reserved for it). @default a free port */
+  port?: number;
   /** Show progress on a terminal / in logs. @default true */
   progress?: boolean;
 }
@@ -244,7 +246,7 @@ export async function restore(deps: RestoreDeps, target: RestoreTarget, datadirI
   // server handed over starts with the durable ones (innodb_doublewrite is settable only at startup)
   const replayServer = server;
   await timed('finishMs', () => replayServer.stop());
-  if (opts.start) result.server = await timed('finishMs', () => startReplayServer({ ...serverOpts, durable: true }));
+  if (opts.start) result.server = await timed('finishMs', () => startReplayServer({ ...serverOpts, durable: true, ...(opts.port !== undefined ? { port: opts.port } : {}) }));
   for (const line of describePhases(phases)) deps.out?.(line);
   const record: RestoreRecord = {
     at: new Date().toISOString(),
@@ -333,6 +335,14 @@ async function replayByReplica(deps: RestoreDeps, plan: RestorePlan, server: Mar
     progress?.done();
     await server.query('RESET MASTER');
     await server.query(`SET GLOBAL gtid_binlog_state = '${formatMariaGtidList(parseMariaGtidList(target))}'`);
+  } else if (base) {
+    // nothing to replay: the server's position is the backup's. A physical backup carries
+    // mysql.gtid_slave_pos as its source left it (a primary that was once restored holds its own
+    // restore's replica position there, long behind), not the backup's point: set both positions
+    const position = formatMariaGtidList(parseMariaGtidList(base));
+    await server.query(`SET GLOBAL gtid_slave_pos = '${position}'`);
+    await server.query('RESET MASTER');
+    await server.query(`SET GLOBAL gtid_binlog_state = '${position}'`);
   }
   return {
     transactions,

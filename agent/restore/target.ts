@@ -41,3 +41,8 @@ export function parseTarget(text: string): RestoreTarget {
 export function formatTarget(t: RestoreTarget): string {
   return t.kind === 'latest' ? 'latest' : t.kind === 'time' ? `time:${t.at}` : `gtid:${t.gtid}`;
 }
+
+/** A workflow's target (`"latest"`, `{time}`, `{gtid}`: DESIGN.md, Workflows) as a restore's. */
+export function targetFromWorkflow(t: 'latest' | { time: string } | { gtid: string }): RestoreTarget {
+  return parseTarget(t === 'latest' ? 'latest' : 'time' in t ? `time:${t.time}` : `gtid:${t.gtid}`);
+}

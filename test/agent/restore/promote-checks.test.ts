@@ -95,6 +95,36 @@ async function snapshot(server: MariaDbServer, repo: ClusterStateRepo) {
 }
 
 describe('promote checks before it opens writes', () => {
+  it('a restore to latest from a backup at the durable end (nothing to replay) holds the backup\'s position, not the stale replica position its source kept, and promotes', async (t) => {
+    // GIVEN a primary that was once itself restored: mysql.gtid_slave_pos holds its restore's old position
+    const a = await withMariaDb(t);
+    const stack = await withLocalStack(t);
+    const config = agentConfig(a, stack, 'promote-nothing-to-replay');
+    const writer = await SequenceWriter.open(t, a);
+    await writer.write(3);
+    const [early] = await a.query<{ g: string }[]>('SELECT @@gtid_binlog_pos AS g');
+    await a.query(`SET GLOBAL gtid_slave_pos = '${early!.g}'`);
+    const agent = startAgent(t, config);
+    await writer.write(10);
+    await waitCaughtUp(a, agent.repo);
+    // AND the newest base backup is at the durable end: no chunk after it
+    await backup(config, agent.repo);
+    await waitCaughtUp(a, agent.repo);
+    await agent.stop();
+    const durable = (await agent.repo.read())!.durable!.gtid;
+
+    // WHEN restored to latest and promoted under the next epoch, claimed for it
+    const restored = await restoreForTest(t, config, parseTarget('latest'));
+    const r = restored.server!;
+    assert.equal(restored.transactions, 0);
+    const [pos] = await r.query<{ slave: string; binlog: string }[]>('SELECT @@global.gtid_slave_pos AS slave, @@global.gtid_binlog_pos AS binlog');
+    assert.deepEqual([pos!.slave, pos!.binlog], [durable, durable]);
+    await agent.repo.claimNextEpoch(1, undefined, Date.now(), { primary: identityOf(r) });
+    const steps = await promote(r.url, { cluster: { repo: agent.repo, identity: identityOf(r) } });
+    assert.ok(steps.some((s) => s.timeline), 'promoted and recorded the epoch start');
+    assert.deepEqual(await numbersIn(r), range(1, 13));
+  });
+
   it('refuses a server behind the target, an epoch not claimed, and one claimed for another server, changing nothing; promotes once the epoch is claimed for it with --target-gtid at the restore\'s position', async (t) => {
     const c = await epochOne(t, 'promote-refusals');
     // a restore to a GTID before the durable position: rows 1..25
