@@ -56,6 +56,8 @@ export interface InstanceStatus {
   /** The base backup taken once the agent streamed. */
   backupId?: string;
   at: string;
+  /** When each phase began, in order (what a failover's time is broken down by). */
+  history: { phase: InstancePhase; at: string }[];
 }
 
 export interface InstanceJobOptions {
@@ -80,9 +82,12 @@ const finalAgentExits = new Set<number | string>([0, 4, 5]);
 export async function runInstanceJob(o: InstanceJobOptions): Promise<InstancePhase> {
   const { spec, config, log } = o;
   mkdirSync(o.dir, { recursive: true });
-  let status: InstanceStatus = { phase: 'starting', detail: `job ${spec.job.kind} for epoch ${spec.epoch}`, jobPid: process.pid, agentRestarts: 0, at: new Date().toISOString() };
+  const startedAt = new Date().toISOString();
+  let status: InstanceStatus = { phase: 'starting', detail: `job ${spec.job.kind} for epoch ${spec.epoch}`, jobPid: process.pid, agentRestarts: 0, at: startedAt, history: [{ phase: 'starting', at: startedAt }] };
   const report = (patch: Partial<InstanceStatus>) => {
-    status = { ...status, ...patch, at: new Date().toISOString() };
+    const at = new Date().toISOString();
+    const history = patch.phase && patch.phase !== status.phase ? [...status.history, { phase: patch.phase, at }] : status.history;
+    status = { ...status, ...patch, at, history };
     const tmp = join(o.dir, 'status.json.tmp');
     writeFileSync(tmp, `${JSON.stringify(status, null, 2)}\n`);
     renameSync(tmp, join(o.dir, 'status.json'));
