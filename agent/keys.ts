@@ -45,6 +45,8 @@ export function clusterPk(clusterId: string): string {
   return `cluster#${clusterId}`;
 }
 export const stateSk = 'state';
+/** The item recording how the cluster's last failover (or primary-replacing restore) ended. */
+export const lastFailoverSk = 'failover#last';
 export function epochSk(epoch: number): string {
   return `epoch#${pad(epoch, 6)}`;
 }

@@ -22,6 +22,8 @@ export interface StatusReport {
   /** Bytes the server has written past the durable position, as of the last heartbeat. */
   bytesBehind: number | null;
   server: ClusterState['server'];
+  /** The server the current epoch belongs to. */
+  primary: ClusterState['primary'] | null;
 }
 
 /** Pure: the status report from the state item and the current time. */
@@ -41,6 +43,7 @@ export function statusReport(state: ClusterState, nowMs: number): StatusReport {
     lagSeconds: state.lagSeconds ?? null,
     bytesBehind,
     server: state.server,
+    primary: state.primary ?? null,
   };
 }
 
@@ -73,7 +76,8 @@ export function register(program: Command): void {
     .option('--json', 'print one JSON object')
     .action(async (opts: { config?: string; json?: boolean }) => {
       await runCommand(opts, ['clusterId', 'table', 'region'], async ({ config, out }) => {
-        const state = await new ClusterStateRepo(openStateStore(config), config.clusterId).read();
+        const repo = new ClusterStateRepo(openStateStore(config), config.clusterId);
+        const state = await repo.read();
         if (!state) {
           if (opts.json) out(JSON.stringify({ clusterId: config.clusterId, epoch: 0, status: 'UNKNOWN', durable: null, heartbeatAt: null }));
           else out(`cluster ${config.clusterId} has no state in table ${config.table}: no agent has streamed it yet`);
@@ -82,8 +86,9 @@ export function register(program: Command): void {
         const r = statusReport(state, Date.now());
         // the restore-time prediction needs the bucket (backups and chunks); without it, status is the state item alone
         const predicted = config.bucket ? await predictLatest(config as Config, state) : undefined;
+        const lastFailover = (await repo.lastFailover()) ?? null;
         if (opts.json) {
-          out(JSON.stringify({ ...r, ...(predicted ? { predictedRestore: predicted } : {}) }));
+          out(JSON.stringify({ ...r, lastFailover, ...(predicted ? { predictedRestore: predicted } : {}) }));
           return ExitCode.ok;
         }
         const rows: [string, string][] = [
@@ -94,6 +99,8 @@ export function register(program: Command): void {
           ['durable chunk', r.durable?.key ?? '-'],
           ['heartbeat', r.heartbeatAt ? `${r.heartbeatAt} (${r.heartbeatAgeSeconds!.toFixed(1)} s ago)` : 'never'],
           ['lease holder', r.leaseHolder || '(none)'],
+          ['primary', r.primary ? `${r.primary.instanceId ? `${r.primary.instanceId} ` : ''}${r.primary.host}:${r.primary.port}` : '(none named)'],
+          ['last failover', lastFailover ? `epoch ${lastFailover.epoch} ${lastFailover.result}, started ${lastFailover.startedAt}, endpoint moved ${lastFailover.endpointMovedAt ?? 'never'}` : 'none'],
           ['server at', r.server ? `${r.server.file}:${r.server.pos}` : 'unknown'],
           ['lag', r.lagSeconds === null ? 'unknown' : `${r.lagSeconds.toFixed(3)} s`],
           ['bytes behind', r.bytesBehind === null ? 'unknown' : String(r.bytesBehind)],

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { ConditionFailedError, FencedError, LeaseHeldError, LeaseLiveError, NotPrimaryError, PositionConflictError, StatusChangeError, TimelinePendingError, TimelineStartedError } from '../errors.js';
-import { clusterPk, epochSk, stateSk } from '../keys.js';
+import { clusterPk, epochSk, lastFailoverSk, stateSk } from '../keys.js';
 import type { StateStore, Value } from '../ports/state-store.js';
 import { isOwnAdvance, isOwnClaim, isOwnTimelineStart } from './own-write.js';
 import { describePrimary, fromItem, type ClusterHistory, type ClusterState, type ClusterStatus, type DurablePosition, type Handover, type PrimaryIdentity, type TimelineStart } from './state.js';
@@ -319,4 +319,38 @@ export class ClusterStateRepo {
     // idempotent: a repeat after it landed finds `to`, which is ours
     return this.apply(action, nowMs, (current) => current?.epoch === epoch && current.status === to);
   }
+
+  /**
+   * Records how a workflow that claimed `rec.epoch` ended (`squirrel status` shows it as
+   * `lastFailover`). An older epoch's outcome never replaces a newer one's; a repeat is harmless.
+   */
+  async recordLastFailover(rec: LastFailover): Promise<void> {
+    try {
+      await this.store.put({ pk: this.pk, sk: lastFailoverSk, ...rec }, { or: [{ exists: false }, { field: 'epoch', lt: rec.epoch + 1 }] });
+    } catch (err) {
+      if (!(err instanceof ConditionFailedError)) throw err; // a newer failover's record is there
+    }
+  }
+
+  async lastFailover(): Promise<LastFailover | undefined> {
+    const item = await this.store.get(this.pk, lastFailoverSk);
+    if (!item) return undefined;
+    const { epoch, startedAt, endpointMovedAt, result, execution, reason } = item as unknown as LastFailover;
+    return { epoch, startedAt, endpointMovedAt, result, execution, ...(reason !== undefined ? { reason } : {}) };
+  }
+}
+
+/** How the last failover or primary-replacing restore ended (DESIGN.md: status's `lastFailover`). */
+export interface LastFailover {
+  /** The epoch it claimed for the replacement. */
+  epoch: number;
+  /** When the workflow started (ISO). */
+  startedAt: string;
+  /** When the endpoint pointed at the replacement; null when it never moved. */
+  endpointMovedAt: string | null;
+  result: 'SUCCEEDED' | 'FAILED';
+  /** The workflow execution's name. */
+  execution: string;
+  /** Why it failed. */
+  reason?: string;
 }

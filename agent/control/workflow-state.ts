@@ -40,7 +40,8 @@ export const workflowState = z.object({
 
 export type WorkflowState = z.infer<typeof workflowState>;
 
-export const taskEvent = z.object({ executionName: z.string().min(1), state: workflowState });
+/** `startedAt`: the execution's start time (`$$.Execution.StartTime`). */
+export const taskEvent = z.object({ executionName: z.string().min(1), startedAt: z.string().optional(), state: workflowState });
 export type TaskEvent = z.infer<typeof taskEvent>;
 
 /** The event parsed, or TaskInputError naming the task and every problem. */

@@ -115,14 +115,15 @@ export async function primaryInstance(dir: string): Promise<ClusterStatus['insta
 export type KillWhat = 'instance' | 'server' | 'agent';
 
 /** SIGKILLs the primary's whole process group (EC2 losing the machine), or only its server or agent. */
-export async function clusterKill(dir: string, what: KillWhat = 'instance'): Promise<{ instanceId: string; pid: number; what: KillWhat }> {
+export async function clusterKill(dir: string, what: KillWhat = 'instance'): Promise<{ instanceId: string; pid: number; what: KillWhat; at: number }> {
   const primary = await primaryInstance(dir);
   if (!primary) throw new ProcessError('local cluster', 'no running instance is the primary (the endpoint points at none)');
   const pid = what === 'instance' ? primary.pid : what === 'server' ? primary.status?.serverPid : primary.status?.agentPid;
   if (pid === undefined) throw new ProcessError('local cluster', `instance ${primary.instanceId} reports no ${what} process`);
+  const at = Date.now();
   if (what === 'instance') killGroup(pid, 'SIGKILL');
   else process.kill(pid, 'SIGKILL');
-  return { instanceId: primary.instanceId, pid, what };
+  return { instanceId: primary.instanceId, pid, what, at };
 }
 
 /** Starts the restore workflow as the console would; resolves with the execution's name. */

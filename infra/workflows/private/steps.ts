@@ -42,7 +42,7 @@ export class WorkflowSteps {
     const task = new tasks.LambdaInvoke(this.scope, id, {
       lambdaFunction: this.fns[file],
       payloadResponseOnly: true,
-      payload: sfn.TaskInput.fromObject({ executionName: sfn.JsonPath.executionName, state: sfn.JsonPath.entirePayload }),
+      payload: sfn.TaskInput.fromObject({ executionName: sfn.JsonPath.executionName, startedAt: sfn.JsonPath.stringAt('$$.Execution.StartTime'), state: sfn.JsonPath.entirePayload }),
       resultPath: `$.${resultKey}`,
     });
     task.addRetry({ errors: ['UnavailableError'], interval: Duration.seconds(2), maxAttempts: 3, backoffRate: 2 });

@@ -17,6 +17,7 @@ import { freePort } from '../../../agent/server/free-port.js';
 import { pidAlive } from '../../../agent/server/process-util.js';
 import { MariaDbServer } from '../../../agent/server/mariadb.js';
 import { s3ClientFor } from '../../../agent/local/s3.js';
+import { runCli } from '../../harness/cli.js';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 
 /**
@@ -97,6 +98,14 @@ describe('local cluster: failover end to end against real servers', () => {
       await conn.end();
       writer.unpause();
     }
+    // the outcome is on record: squirrel status --json shows the primary and the last failover
+    const status = await runCli(['status', '--json'], { env: { ...up.env, SQUIRREL_CLUSTER_ID: 'e2e' } });
+    assert.equal(status.code, 0, status.stderr);
+    const shown = JSON.parse(status.stdout) as { epoch: number; primary: { instanceId: string }; lastFailover: { epoch: number; result: string; startedAt: string; endpointMovedAt: string } };
+    assert.equal(shown.epoch, epoch + 1);
+    assert.equal(shown.primary.instanceId, (await primaryInstance(dir))!.instanceId);
+    assert.deepEqual([shown.lastFailover.epoch, shown.lastFailover.result], [epoch + 1, 'SUCCEEDED']);
+    assert.ok(Date.parse(shown.lastFailover.startedAt) >= killedAt && Date.parse(shown.lastFailover.endpointMovedAt) > Date.parse(shown.lastFailover.startedAt));
     const timeline = readTimeline(dir).filter((e) => Date.parse(e.at) >= killedAt - 1000);
     for (const kind of ['instance', 'workflow', 'compute', 'endpoint', 'notify']) assert.ok(timeline.some((e) => e.kind === kind), `timeline has ${kind}`);
     process.stderr.write(`failover of epoch ${epoch}: first write accepted at the endpoint ${resumed.at - killedAt} ms after the kill; lost ${acksBefore.length - acksBefore.filter((a) => gtidSeq(a.gtid) <= durableSeq).length} acknowledged (async mode)\n`);
