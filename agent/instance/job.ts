@@ -123,6 +123,7 @@ export async function runInstanceJob(o: InstanceJobOptions): Promise<InstancePha
     report({ phase: 'joining', serverPid: server.pid!, detail: 'starting the agent' });
     let phase: InstancePhase = 'joining';
     let backupTaken = false;
+    const serverGone = serverDeath(server, o.stop);
     for (;;) {
       agent = AgentProcess.start({ ...o.agentEnv, SQUIRREL_MYSQL_URL: config.mysqlUrl, SQUIRREL_STATE_DIR: join(o.dir, 'agent') });
       agent.child.stdout?.on('data', (b: Buffer) => process.stdout.write(b));
@@ -146,10 +147,17 @@ export async function runInstanceJob(o: InstanceJobOptions): Promise<InstancePha
           }
         }
       }
-      const end = await Promise.race([exited, stopping]);
+      const end = await Promise.race([exited, stopping, serverGone]);
       if (end === 'stop') {
         await running.stop();
         break;
+      }
+      if (end === 'server died') {
+        // the machine is not trusted to bring it back as it was (a crashed primary can hold
+        // binlogged transactions nobody saw durable): the instance ends, and its death is what
+        // detection sees, as when EC2 loses it
+        await running.stop();
+        throw new Error(`the server (pid ${status.serverPid}) died; the instance ends so that it is replaced`);
       }
       if (finalAgentExits.has(end)) {
         phase = end === 0 ? 'stopped' : 'fenced';
@@ -180,6 +188,15 @@ async function joinedAs(repo: ClusterStateRepo, primary: PrimaryIdentity, stop: 
     await sleep(200);
   }
   return false;
+}
+
+/** Resolves 'server died' once the server's process is gone (polled), unless the instance is stopping. */
+async function serverDeath(server: MariaDbServer, stop: AbortSignal): Promise<'server died'> {
+  while (server.running || stop.aborted) {
+    if (stop.aborted) return new Promise(() => undefined); // stopping: the stop's own path ends the job
+    await sleep(250);
+  }
+  return 'server died';
 }
 
 /** Resolves when `signal` aborts; holds the process open until then (an instance lives until stopped). */

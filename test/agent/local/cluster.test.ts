@@ -54,10 +54,10 @@ describe('local cluster: failover end to end against real servers', () => {
   });
 
   /** Kills the primary under the write load; checks the failover's outcome against what was durable at the kill. */
-  async function failover(epoch: number): Promise<void> {
+  async function failover(epoch: number, what: 'instance' | 'server' = 'instance'): Promise<void> {
     await writer.waitForAcks(150);
-    const killed = await clusterKill(dir, 'instance');
-    const killedAt = Date.now();
+    const killed = await clusterKill(dir, what);
+    const killedAt = killed.at;
     killedInstances.push(killed.instanceId);
 
     // detection starts the failover named after the epoch it replaces; writes resume through the same endpoint
@@ -142,6 +142,30 @@ describe('local cluster: failover end to end against real servers', () => {
     await failover(2);
   });
 
+  it('kill -9 of the agent alone: the instance restarts it, it resumes from the durable position, no failover', async () => {
+    await writer.waitForAcks(50);
+    const before = (await primaryInstance(dir))!;
+    const killed = await clusterKill(dir, 'agent');
+    assert.equal(killed.pid, before.status!.agentPid);
+    const restarted = (s: { agentRestarts: number; agentPid?: number } | undefined) => s?.agentRestarts === 1 && s.agentPid !== killed.pid;
+    for (let i = 0; i < 150 && !restarted((await primaryInstance(dir))?.status); i++) await sleep(100);
+    const after = (await primaryInstance(dir))!;
+    assert.equal(after.instanceId, before.instanceId);
+    assert.equal(after.status!.agentRestarts, 1);
+    assert.notEqual(after.status!.agentPid, killed.pid);
+    // the restarted agent moves the durable position on, in the same epoch
+    await writer.waitForAcks(100);
+    const target = writer.acked.at(-1)!;
+    for (let i = 0; i < 100 && positionSeq((await repo.read())!.durable?.gtid) < gtidSeq(target.gtid); i++) await sleep(100);
+    const state = (await repo.read())!;
+    assert.equal(state.epoch, 3);
+    assert.ok(positionSeq(state.durable?.gtid) >= gtidSeq(target.gtid));
+  });
+
+  it('kill -9 of the server alone: the instance ends, and is replaced', async () => {
+    await failover(3, 'server');
+  });
+
   it('console restore, new-instance: restores beside the primary across both epoch boundaries and equals it', async () => {
     await writer.pause();
     try {
@@ -165,7 +189,7 @@ describe('local cluster: failover end to end against real servers', () => {
         assert.equal(await sum(copy), await sum(conn));
         // the primary was left alone: still the endpoint's, still the same epoch
         assert.equal((await primaryInstance(dir))!.instanceId, primary.instanceId);
-        assert.equal((await repo.read())!.epoch, 3);
+        assert.equal((await repo.read())!.epoch, 4);
       } finally {
         await copy.end();
         await conn.end();
@@ -181,7 +205,7 @@ describe('local cluster: failover end to end against real servers', () => {
     const outcome = await waitForExecution(dir, name, 180_000);
     assert.equal(outcome.status, 'SUCCEEDED', JSON.stringify(outcome));
     const state = (await repo.read())!;
-    assert.equal(state.epoch, 4);
+    assert.equal(state.epoch, 5);
     assert.equal(state.status, 'HEALTHY');
     const now = (await primaryInstance(dir))!;
     assert.notEqual(now.instanceId, old.instanceId);
