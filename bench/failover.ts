@@ -6,7 +6,7 @@
  *      primary (root at its own port), then a fresh base backup (`squirrel backup`), and the
  *      durable position caught up with the primary.
  *   3. Per failover: sysbench `oltp_write_only` through the endpoint (8 threads, errors ignored,
- *      `--time` covering the failover) and a NumberedWriter through the endpoint (the probe: one
+ *      for `--load-seconds`, started again whenever it ends early: see sysbenchLoad) and a NumberedWriter through the endpoint (the probe: one
  *      transaction at a time, reconnecting every 50 ms); after `--warm-seconds`, SIGKILL of the
  *      primary's process group. Kill → first write accepted at the endpoint, broken down by the
  *      cluster's timeline, the replacement's status history and its restore's own phase record.
@@ -41,7 +41,7 @@ const TABLES = option('--tables', 8);
 const SCALE = option('--scale', QUICK ? 10_000 : 550_000);
 const FAILOVERS = option('--failovers', QUICK ? 1 : 3);
 const WARM_SECONDS = option('--warm-seconds', QUICK ? 10 : 15);
-/** sysbench's `--time` per failover: the warm-up, the failover, and load on the new primary. */
+/** How long the sysbench load runs per failover: the warm-up, the failover, and load on the new primary. */
 const LOAD_SECONDS = option('--load-seconds', QUICK ? 60 : 90);
 const LEASE_MS = option('--lease-ms', 10_000);
 const KEEP = args.includes('--keep');
