@@ -1,6 +1,18 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { chunkKey } from '../../agent/keys.js';
+import { agentStateDir, objectStoreFor } from '../../agent/cli/agent.js';
+import { ClusterStateRepo } from '../../agent/cluster/repo.js';
+import { binlogPrefix, chunkKey, parseChunkKey } from '../../agent/keys.js';
+import { AgentProcess } from '../../agent/local/agent-process.js';
+import { sleep } from '../../agent/retry.js';
+import { openStateStore } from '../../agent/wiring.js';
+import { withMariaDb } from '../harness/mariadb.js';
+import { withLocalStack } from '../harness/stack.js';
+import { agentConfig, waitCaughtUp } from '../harness/streaming.js';
 import { silentLogger } from '../../agent/log.js';
 import { bytesBehind, emfLine, MeteredObjectStore, MeteredStateRepo, MetricsRecorder, MetricsReporter, metricUnits } from '../../agent/metrics.js';
 import type { StateStore } from '../../agent/ports/state-store.js';
@@ -145,5 +157,72 @@ describe('agent metrics (CloudWatch embedded metric format)', () => {
     assert.equal(line.BackupAgeSeconds, 61);
     assert.equal(line.ClusterId, 'shop');
     assert.deepEqual(Object.keys(metricUnits).filter((n) => n in line), ['ChunksUploaded', 'ChunkBytes', 'HeartbeatOk', 'BackupAgeSeconds', 'SemiSyncFallback']);
+  });
+});
+
+describe('agent metrics from a real agent', () => {
+  it('a streaming agent writes a line a second whose chunk counts add up to the chunks stored, with the heartbeat ok and no backup known', async (t) => {
+    // GIVEN an agent with a metrics file, streaming a server that takes writes
+    const server = await withMariaDb(t);
+    const stack = await withLocalStack(t);
+    const config = agentConfig(server, stack, `metrics-${randomBytes(4).toString('hex')}`);
+    t.after(() => rmSync(agentStateDir(config), { recursive: true, force: true }));
+    const dir = mkdtempSync(join(tmpdir(), 'squirrel-metrics-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const metricsFile = join(dir, 'metrics.log');
+    const agent = AgentProcess.start({
+      ...stack.env,
+      SQUIRREL_CLUSTER_ID: config.clusterId,
+      SQUIRREL_MYSQL_URL: server.url,
+      SQUIRREL_CHUNK_MAX_AGE_MS: '50',
+      SQUIRREL_HEARTBEAT_INTERVAL_MS: '200',
+      SQUIRREL_LEASE_MS: '10000',
+      SQUIRREL_METRICS_FILE: metricsFile,
+      SQUIRREL_METRICS_INTERVAL_MS: '1000',
+    });
+    t.after(() => agent.kill9());
+    const repo = new ClusterStateRepo(openStateStore(config), config.clusterId);
+    await server.query('CREATE DATABASE app');
+    await server.query('CREATE TABLE app.t (id INT PRIMARY KEY AUTO_INCREMENT, pad VARCHAR(200))');
+    for (let i = 0; i < 50; i++) await server.query('INSERT INTO app.t (pad) VALUES (?)', [`row ${i} `.repeat(10)]);
+    await waitCaughtUp(server, repo);
+
+    // WHEN two more lines are written after everything is durable
+    // whole lines only: the last may be half written
+    const read = () => (existsSync(metricsFile) ? readFileSync(metricsFile, 'utf8').split('\n').slice(0, -1) : []);
+    const caughtUpAt = read().length;
+    for (let i = 0; read().length < caughtUpAt + 2; i++) {
+      assert.ok(i < 200, `no new metrics lines: ${read().length} lines; agent log: ${agent.log.slice(-2000)}`);
+      await sleep(50);
+    }
+    const lines = read().map((l) => JSON.parse(l) as Record<string, number | string> & { _aws: { CloudWatchMetrics: { Namespace: string; Metrics: { Name: string }[] }[] } });
+
+    // THEN every line is EMF in the Squirrel namespace for this cluster
+    for (const l of lines) {
+      assert.equal(l.ClusterId, config.clusterId);
+      assert.equal(l._aws.CloudWatchMetrics[0]!.Namespace, 'Squirrel');
+      for (const m of l._aws.CloudWatchMetrics[0]!.Metrics) assert.equal(typeof l[m.Name], 'number', `${m.Name} declared without a value`);
+      // no base backup exists: its age is left out, not made up
+      assert.equal('BackupAgeSeconds' in l, false);
+      assert.equal(l.SemiSyncFallback, 0);
+    }
+    // AND the chunk counts and bytes over all lines are the chunks in the store
+    let chunks = 0;
+    let bytes = 0;
+    for await (const o of objectStoreFor(config).list(binlogPrefix('', config.clusterId))) {
+      const ref = parseChunkKey(o.key);
+      if (!ref) continue;
+      chunks++;
+      bytes += ref.end - ref.start;
+    }
+    assert.ok(chunks > 0);
+    assert.equal(lines.reduce((n, l) => n + (l.ChunksUploaded as number), 0), chunks);
+    assert.equal(lines.reduce((n, l) => n + (l.ChunkBytes as number), 0), bytes);
+    // AND once caught up, the heartbeat is ok, nothing is behind and the lag is small
+    const last = lines[lines.length - 1]!;
+    assert.equal(last.HeartbeatOk, 1);
+    assert.equal(last.BytesBehind, 0);
+    assert.ok((last.DurableLagSeconds as number) >= 0 && (last.DurableLagSeconds as number) < 5, `lag ${last.DurableLagSeconds}`);
+    assert.equal(await agent.stop(), 0);
   });
 });
