@@ -70,6 +70,13 @@ export const configSchema = z.object({
   /** `squirrel agent` prunes what no restore target this far back needs (e.g. 7d). Unset: never. */
   retention: duration,
   pruneInterval: duration,
+  /**
+   * `squirrel agent` appends its metrics to this file, one line a `metricsIntervalMs`, in
+   * CloudWatch's embedded metric format (agent/metrics.ts; docs/deploy.md); "-" writes them to
+   * stdout. Unset: no metrics.
+   */
+  metricsFile: z.string().min(1),
+  metricsIntervalMs: z.coerce.number().int().min(1000, 'at least 1000 (ms)'),
   serveUser: z.string().min(1),
   servePassword: z.string(),
   logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']),
@@ -93,6 +100,7 @@ export const defaults: Partial<Config> = {
   selfFence: true,
   backupKind: 'physical',
   pruneInterval: '1h',
+  metricsIntervalMs: 60_000,
   serveUser: 'squirrel',
   logLevel: 'info',
 };

@@ -1,12 +1,15 @@
 import type { Command } from 'commander';
 import { randomUUID } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { readCatalog } from '../backup/catalog.js';
 import { defaults, parseMysqlUrl, type Config } from '../config.js';
 import { describeError, SelfFencedError, ServerConfigError } from '../errors.js';
 import { stagingPrefix } from '../keys.js';
 import type { Logger } from '../log.js';
 import { Maintenance, type MaintenanceDeps } from '../maintenance.js';
+import { MeteredObjectStore, MeteredStateRepo, MetricsRecorder, MetricsReporter } from '../metrics.js';
 import type { ObjectStore } from '../ports/object-store.js';
 import { evaluate, gatherFacts } from '../preflight.js';
 import { parseDuration } from '../retention/prune.js';
@@ -64,13 +67,14 @@ async function checkServer(config: AgentConfig, log: Logger): Promise<void> {
  * `opts.clients.giveUp` also goes to the streamer: a stop that gives up aborts its store requests
  * and retries. `opts.fenced` is aborted by the streamer once it is fenced: the store clients are
  * built with it too, so no request outlives the fence. `opts.objects` replaces the object store the
- * configuration names (tests inject limits).
+ * configuration names (tests inject limits). `opts.metrics` is told of every chunk stored and every
+ * heartbeat (agent/metrics.ts).
  */
 export function buildStreamer(
   config: AgentConfig,
   log: Logger,
   from: 'oldest' | 'current',
-  opts: { clients?: ClientOptions; objects?: ObjectStore; leaseToken?: string; predecessorToken?: string; fenced?: AbortController } = {},
+  opts: { clients?: ClientOptions; objects?: ObjectStore; leaseToken?: string; predecessorToken?: string; fenced?: AbortController; metrics?: MetricsRecorder } = {},
 ): { streamer: Streamer; close: () => Promise<void> } {
   const stopClients = opts.clients ?? {};
   const clients = withFence(stopClients, opts.fenced);
@@ -80,12 +84,15 @@ export function buildStreamer(
     serverId: config.serverId ?? (defaults.serverId as number),
     heartbeatMs: Math.min(config.heartbeatIntervalMs ?? 1000, 1000),
   });
-  const objects = opts.objects ?? objectStoreFor(config, clients);
+  const unmetered = opts.objects ?? objectStoreFor(config, clients);
+  const objects = opts.metrics ? new MeteredObjectStore(unmetered, opts.metrics) : unmetered;
   const staging = stagingPrefix(config.prefix ?? '', config.clusterId);
   const streamer = new Streamer({
     source,
     objects,
-    state: new ClusterStateRepo(openStateStore(config, clients), config.clusterId, opts.leaseToken),
+    state: opts.metrics
+      ? new MeteredStateRepo(openStateStore(config, clients), config.clusterId, opts.leaseToken, opts.metrics)
+      : new ClusterStateRepo(openStateStore(config, clients), config.clusterId, opts.leaseToken),
     newClassifier: () => new StreamClassifier(),
     prefix: config.prefix ?? '',
     clusterId: config.clusterId,
@@ -195,6 +202,37 @@ async function takeProcessLock(config: AgentConfig, token: string, log: Logger, 
   return undefined;
 }
 
+/**
+ * Writes the agent's metrics (agent/metrics.ts) to `metricsFile` ("-": stdout) every
+ * `metricsIntervalMs` (at least one heartbeat interval, so that a line always spans a renewal).
+ */
+function startMetrics(config: AgentConfig, metricsFile: string, log: Logger, objects: ObjectStore): { recorder: MetricsRecorder; stop: () => void } {
+  const recorder = new MetricsRecorder(Date.now());
+  const file = metricsFile === '-' ? undefined : createWriteStream(metricsFile, { flags: 'a' });
+  file?.on('error', (err) => log.warn({ err: err.message, metricsFile }, 'could not write the metrics file'));
+  const reporter = new MetricsReporter({
+    clusterId: config.clusterId,
+    recorder,
+    write: (line) => (file ? file.write(`${line}\n`) : process.stdout.write(`${line}\n`)),
+    intervalMs: Math.max(config.metricsIntervalMs ?? (defaults.metricsIntervalMs as number), config.heartbeatIntervalMs ?? (defaults.heartbeatIntervalMs as number)),
+    newestBackup: async () => {
+      const complete = (await readCatalog(objects, config.prefix ?? '', config.clusterId)).complete;
+      const newest = complete[complete.length - 1];
+      return newest ? Date.parse(newest.completedAt) : undefined;
+    },
+    log,
+  });
+  reporter.start();
+  log.info({ metricsFile, intervalMs: reporter.intervalMs }, 'writing metrics (CloudWatch embedded metric format)');
+  return {
+    recorder,
+    stop: () => {
+      reporter.stop();
+      file?.end();
+    },
+  };
+}
+
 /** The agent's life from the server check to the end of its (bounded) stop; returns the exit code. */
 async function runAgent(config: AgentConfig, log: Logger, from: 'oldest' | 'current', bound: BoundedStop): Promise<number> {
   log.info({ clusterId: config.clusterId, stopTimeoutMs: bound.timeoutMs }, `agent starting for cluster ${config.clusterId}`);
@@ -214,7 +252,14 @@ async function runAgent(config: AgentConfig, log: Logger, from: 'oldest' | 'curr
       process.exit(code);
     }, fenceTimeoutMs(config) + 1000).unref();
   }, { once: true });
-  const { streamer, close } = buildStreamer(config, log, from, { clients, fenced, leaseToken, ...(lock.predecessor ? { predecessorToken: lock.predecessor } : {}) });
+  const metrics = config.metricsFile ? startMetrics(config, config.metricsFile, log, objectStoreFor(config, withFence(clients, fenced))) : undefined;
+  const { streamer, close } = buildStreamer(config, log, from, {
+    clients,
+    fenced,
+    leaseToken,
+    ...(lock.predecessor ? { predecessorToken: lock.predecessor } : {}),
+    ...(metrics ? { metrics: metrics.recorder } : {}),
+  });
   const maintenance = new Maintenance(backupDepsFor(config, log, withFence(clients, fenced)), {
     ...(config.backupInterval ? { backupIntervalMs: parseDuration(config.backupInterval) } : {}),
     backupKind: config.backupKind ?? 'physical',
@@ -227,6 +272,7 @@ async function runAgent(config: AgentConfig, log: Logger, from: 'oldest' | 'curr
     void maintenance.stop(bound.giveUp.signal);
   });
   const reason = await streamer.run();
+  metrics?.stop();
   if (reason.kind === 'fenced') {
     // no backup, no upload: the maintenance's requests were aborted with the fence
     await maintenance.stop(fenced.signal);
