@@ -95,6 +95,10 @@ export async function runInstanceJob(o: InstanceJobOptions): Promise<InstancePha
   };
   const url = parseMysqlUrl(config.mysqlUrl);
   if (url.port !== spec.primary.port) throw new Error(`instance job: the server URL's port ${url.port} is not the claimed primary's ${spec.primary.port}`);
+  // the agent names its server as the claim does, or it refuses the epoch (NotPrimaryError)
+  if ((config.instanceId ?? spec.primary.instanceId) !== spec.primary.instanceId) {
+    throw new Error(`instance job: the configuration names instance ${config.instanceId}, the claim ${spec.primary.instanceId ?? `no instance (${spec.primary.host}:${spec.primary.port})`}: remove instanceId from this instance's configuration`);
+  }
   const repo = new ClusterStateRepo(openStateStore(config), config.clusterId);
   let server: MariaDbServer | undefined;
   let agent: AgentProcess | undefined;
@@ -125,7 +129,12 @@ export async function runInstanceJob(o: InstanceJobOptions): Promise<InstancePha
     let backupTaken = false;
     const serverGone = serverDeath(server, o.stop);
     for (;;) {
-      agent = AgentProcess.start({ ...o.agentEnv, SQUIRREL_MYSQL_URL: config.mysqlUrl, SQUIRREL_STATE_DIR: join(o.dir, 'agent') });
+      agent = AgentProcess.start({
+        ...o.agentEnv,
+        SQUIRREL_MYSQL_URL: config.mysqlUrl,
+        SQUIRREL_STATE_DIR: join(o.dir, 'agent'),
+        ...(spec.primary.instanceId ? { SQUIRREL_INSTANCE_ID: spec.primary.instanceId } : {}),
+      });
       agent.child.stdout?.on('data', (b: Buffer) => process.stdout.write(b));
       agent.child.stderr?.on('data', (b: Buffer) => process.stderr.write(b));
       report({ agentPid: agent.child.pid! });
