@@ -1,22 +1,18 @@
-import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { SquirrelStack } from './stack.js';
 
 /**
  * The CDK app (`cdk.json`: node dist/infra/app.js). Each deployment's settings come from CDK
  * context (`-c clusterId=… -c launchTemplateId=…`); synth works offline with the placeholders.
- * The Lambda code is the compiled dist/ (see infra/README.md for what deploying it still needs).
+ * The Lambda handlers are bundled from lambdas/ by the local esbuild during synth (no Docker).
  */
 const app = new App();
 const ctx = (key: string, placeholder: string): string => (app.node.tryGetContext(key) as string | undefined) ?? placeholder;
-const dist = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 new SquirrelStack(app, ctx('stackName', 'Squirrel'), {
   cluster: {
     clusterId: ctx('clusterId', 'demo'),
-    code: lambda.Code.fromAsset(dist, { exclude: ['test', 'bench', '**/*.map', 'infra'] }),
+    prefix: ctx('prefix', ''),
     launchTemplateId: ctx('launchTemplateId', 'lt-00000000000000000'),
     subnetId: ctx('subnetId', 'subnet-00000000000000000'),
     securityGroupIds: ctx('securityGroupIds', 'sg-00000000000000000').split(','),
