@@ -1,0 +1,58 @@
+/**
+ * `cdk deploy` ships the handlers bundled at synth time by the local esbuild: one ES module per
+ * handler file, loadable by Node without node_modules, and the functions still name
+ * `lambdas/<file>.handler` (what the local runner maps back to its file).
+ */
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { App, Stack } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import { bundledHandlers, handlerFiles } from '../../infra/control-functions.js';
+import { SquirrelCluster } from '../../infra/squirrel-cluster.js';
+
+describe('handler bundling', () => {
+  const out = mkdtempSync(join(tmpdir(), 'squirrel-bundle-'));
+  let template: Template;
+  let assetDir: string;
+  before(() => {
+    const app = new App({ outdir: out });
+    const stack = new Stack(app, 'Bundled');
+    new SquirrelCluster(stack, 'Cluster', {
+      clusterId: 'shop',
+      code: bundledHandlers(),
+      launchTemplateId: 'lt-0123456789abcdef0',
+      subnetId: 'subnet-0123456789abcdef0',
+      securityGroupIds: ['sg-0123456789abcdef0'],
+      hostedZoneId: 'Z0123456789ABCDEFGHIJ',
+      recordDomain: 'db.internal',
+    });
+    template = Template.fromStack(stack);
+    const assets = readdirSync(out).filter((d) => d.startsWith('asset.'));
+    assert.equal(assets.length, 1, 'one asset shared by every handler');
+    assetDir = join(out, assets[0]!);
+  });
+  after(() => rmSync(out, { recursive: true, force: true }));
+
+  it('writes one ES module per handler file, each exporting its handler without node_modules', async () => {
+    for (const file of handlerFiles) {
+      const path = join(assetDir, 'lambdas', `${file}.mjs`);
+      assert.ok(existsSync(path), path);
+      const mod = (await import(path)) as { handler?: unknown };
+      assert.equal(typeof mod.handler, 'function', file);
+    }
+    assert.ok(!existsSync(join(assetDir, 'node_modules')));
+  });
+
+  it('deploys every function on nodejs22.x from that asset, named lambdas/<file>.handler', () => {
+    const fns = Object.values(template.findResources('AWS::Lambda::Function'));
+    assert.equal(fns.length, handlerFiles.length);
+    for (const f of fns) {
+      assert.equal(f.Properties.Runtime, 'nodejs22.x');
+      assert.match(f.Properties.Handler as string, /^lambdas\/[a-z0-9-]+\.handler$/);
+      assert.ok(JSON.stringify(f.Properties.Code.S3Key).includes(assetDir.split('asset.')[1]!));
+    }
+  });
+});
