@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack, Validations, type CfnElement } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import type * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
@@ -101,10 +101,21 @@ export class ClusterStorage extends Construct {
       });
   }
 
-  /** The agent's access: objects under its cluster's prefix, its cluster's items, the bucket's key. */
+  /**
+   * The agent's access: objects under its cluster's prefix, its cluster's items, the bucket's key.
+   * The prefix's `/*` is acknowledged on the grantee when it is a construct of this app.
+   */
   grantAgent(grantee: iam.IGrantable): void {
     grantAgentStorage(grantee, { bucket: this.bucket, key: this.key, clusterPrefix: this.clusterPrefix });
     grantStateItems(grantee, this.table, this.props.clusterId);
+    if (grantee.grantPrincipal instanceof Construct) {
+      const cfn = this.bucket.node.defaultChild as CfnElement | undefined;
+      const bucketArn = cfn ? `<${Stack.of(cfn).getLogicalId(cfn)}.Arn>` : this.bucket.bucketArn.replace(/^arn:aws:/, 'arn:<AWS::Partition>:');
+      Validations.of(grantee.grantPrincipal).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::${bucketArn}/${this.clusterPrefix}*]`,
+        reason: "The agent writes new chunk and backup keys under its own cluster's prefix only; object keys are not known at deploy time.",
+      });
+    }
   }
 
   /** The control plane's access: its cluster's items of the state table. */

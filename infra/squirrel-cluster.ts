@@ -1,16 +1,19 @@
 import { Duration, Stack } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import type * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
+import * as route53 from 'aws-cdk-lib/aws-route53';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { envNames } from '../lambdas/aws-wiring.js';
 import { ClusterStorage } from './cluster-storage.js';
 import { ControlFunctions } from './control-functions.js';
+import { DatabaseHost } from './database-host.js';
 import { grantCompute, grantEndpoint } from './private/control-grants.js';
 import { validateClusterProps } from './validate-cluster-props.js';
 import { FailoverWorkflow } from './workflows/failover.js';
@@ -27,19 +30,31 @@ export interface SquirrelClusterProps {
    * @default the handlers bundled from lambdas/ by the local esbuild at synth time
    */
   readonly code?: lambda.Code;
-  /** The launch template replacements start from; it must not name network interfaces (compute reserves one). */
-  readonly launchTemplateId: string;
   /**
-   * The role of the launch template's instance profile, which the launch handler passes to EC2.
-   * @default any role, as long as it is passed to EC2 (iam:PassedToService)
+   * An existing launch template replacements start from, instead of the database host's; it must
+   * not name network interfaces or security groups (compute reserves an interface).
+   * @default the launch template of a new DatabaseHost (then `vpc` is required)
+   */
+  readonly launchTemplateId?: string;
+  /**
+   * The role of an existing launch template's instance profile, which the launch handler passes to EC2.
+   * @default the DatabaseHost's role; with `launchTemplateId`, any role passed to EC2 (iam:PassedToService)
    */
   readonly instanceRole?: iam.IRole;
+  /** The VPC of the database host's security group (and of a new private hosted zone). @default none: `launchTemplateId` and `hostedZoneId` are required */
+  readonly vpc?: ec2.IVpc;
+  /** Who may connect to MariaDB on the database host. @default nobody until a rule is added to `host.securityGroup` */
+  readonly databaseClients?: ec2.IPeer;
+  /** The database host's AMI. @default Amazon Linux 2023 from its public SSM parameter */
+  readonly machineImage?: ec2.IMachineImage;
+  /** The database host's instance type. @default r6i.large */
+  readonly instanceType?: ec2.InstanceType;
   /** The private subnet of replacements' network interfaces: `subnet-…`. */
   readonly subnetId: string;
-  /** The security groups of replacements' network interfaces: `sg-…`. */
-  readonly securityGroupIds: string[];
-  /** The private hosted zone of the endpoint record `<clusterId>.<recordDomain>`. */
-  readonly hostedZoneId: string;
+  /** More security groups of replacements' network interfaces: `sg-…`. @default the database host's group only (none without a host) */
+  readonly securityGroupIds?: string[];
+  /** The private hosted zone of the endpoint record `<clusterId>.<recordDomain>`. @default a new private hosted zone `recordDomain` in `vpc` */
+  readonly hostedZoneId?: string;
   /** The domain of the endpoint record, without a trailing dot. */
   readonly recordDomain: string;
   /** An existing bucket for chunks and base backups. @default a new one (see ClusterStorage) */
@@ -65,14 +80,18 @@ export interface SquirrelClusterProps {
 /**
  * One protected cluster: its storage (bucket, key, state table), the handlers, the failover and
  * restore workflows, and the detection that starts the failover (EC2 state changes, a scheduled
- * heartbeat check). Read top to bottom as the architecture: storage, state, handlers, workflows,
- * detection.
+ * heartbeat check). Read top to bottom as the architecture: storage, state, host, endpoint,
+ * handlers, workflows, detection.
  */
 export class SquirrelCluster extends Construct {
   readonly storage: ClusterStorage;
   readonly table: dynamodb.ITable;
   readonly bucket: s3.IBucket;
   readonly topic: sns.Topic;
+  /** The database host, unless an existing launch template was given. */
+  readonly host?: DatabaseHost;
+  /** The private hosted zone of the endpoint, when this construct created it. */
+  readonly zone?: route53.PrivateHostedZone;
   readonly functions: ControlFunctions;
   readonly failover: FailoverWorkflow;
   readonly restore: RestoreWorkflow;
@@ -96,16 +115,44 @@ export class SquirrelCluster extends Construct {
     this.bucket = this.storage.bucket;
     this.topic = new sns.Topic(this, 'Notifications', { enforceSSL: true });
 
+    // host: what the first primary and every replacement boot from
+    let launchTemplateId = props.launchTemplateId;
+    let instanceRole = props.instanceRole;
+    const securityGroupIds = [...(props.securityGroupIds ?? [])];
+    if (!launchTemplateId) {
+      this.host = new DatabaseHost(this, 'Host', {
+        clusterId: props.clusterId,
+        vpc: props.vpc!,
+        clients: props.databaseClients,
+        machineImage: props.machineImage,
+        instanceType: props.instanceType,
+        bucketName: this.bucket.bucketName,
+        prefix: props.prefix ?? '',
+        tableName: this.table.tableName,
+      });
+      this.grantAgent(this.host.role);
+      launchTemplateId = this.host.launchTemplate.launchTemplateId!;
+      instanceRole ??= this.host.role;
+      securityGroupIds.unshift(this.host.securityGroup.securityGroupId);
+    }
+
+    // endpoint: the record lives in this zone
+    let hostedZoneId = props.hostedZoneId;
+    if (!hostedZoneId) {
+      this.zone = new route53.PrivateHostedZone(this, 'Zone', { zoneName: props.recordDomain, vpc: props.vpc! });
+      hostedZoneId = this.zone.hostedZoneId;
+    }
+
     // handlers
     this.functions = new ControlFunctions(this, 'Handlers', {
       code: props.code,
       environment: {
         [envNames.table]: this.table.tableName,
         [envNames.clusterId]: props.clusterId,
-        [envNames.launchTemplateId]: props.launchTemplateId,
+        [envNames.launchTemplateId]: launchTemplateId,
         [envNames.subnetId]: props.subnetId,
-        [envNames.securityGroupIds]: props.securityGroupIds.join(','),
-        [envNames.hostedZoneId]: props.hostedZoneId,
+        [envNames.securityGroupIds]: securityGroupIds.join(','),
+        [envNames.hostedZoneId]: hostedZoneId,
         [envNames.recordDomain]: props.recordDomain,
         [envNames.topicArn]: this.topic.topicArn,
         [envNames.staleAfterMs]: String((props.staleAfter ?? Duration.seconds(60)).toMilliseconds()),
@@ -116,12 +163,12 @@ export class SquirrelCluster extends Construct {
     this.topic.grantPublish(fns.notify);
     grantCompute(fns, {
       clusterId: props.clusterId,
-      launchTemplateId: props.launchTemplateId,
+      launchTemplateId,
       subnetId: props.subnetId,
-      securityGroupIds: props.securityGroupIds,
-      instanceRole: props.instanceRole,
+      securityGroupIds,
+      instanceRole,
     });
-    grantEndpoint(fns['move-endpoint'], Stack.of(this).formatArn({ service: 'route53', region: '', account: '', resource: 'hostedzone', resourceName: props.hostedZoneId }));
+    grantEndpoint(fns['move-endpoint'], Stack.of(this).formatArn({ service: 'route53', region: '', account: '', resource: 'hostedzone', resourceName: hostedZoneId }));
 
     // workflows
     this.failover = new FailoverWorkflow(this, 'FailoverWorkflow', { functions: fns, ...props.timings });

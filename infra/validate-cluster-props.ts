@@ -26,6 +26,8 @@ export function validateClusterProps(props: SquirrelClusterProps): void {
   }
   if (props.checkEvery && !props.checkEvery.isUnresolved()) check(wholeMinutes(props.checkEvery), 'checkEvery must be whole minutes (an EventBridge schedule rate)', props.checkEvery.toHumanString());
 
+  if (!props.launchTemplateId && !props.vpc) problems.push('give vpc (to create the database host) or launchTemplateId (an existing launch template). Received: neither');
+  if (!props.hostedZoneId && !props.vpc) problems.push('give hostedZoneId (an existing private hosted zone) or vpc (to create one). Received: neither');
   if (problems.length > 0) throw new Error(`SquirrelCluster ${props.clusterId}: invalid props:\n- ${problems.join('\n- ')}`);
 }
 

@@ -47,7 +47,8 @@ export function grantCompute(fns: Record<HandlerFile, lambda.IFunction>, p: Comp
     actions: ['ec2:RunInstances'],
     resources: [named('launch-template', p.launchTemplateId), ec2Arn('volume'), ec2Arn('image', false), ...network],
   });
-  add(launch, { actions: ['ec2:CreateTags'], resources: [ec2Arn('instance')], conditions: { StringEquals: { 'ec2:CreateAction': 'RunInstances' } } });
+  // the request tags the instance; the launch template's tag specifications tag its volumes too
+  add(launch, { actions: ['ec2:CreateTags'], resources: [ec2Arn('instance'), ec2Arn('volume')], conditions: { StringEquals: { 'ec2:CreateAction': 'RunInstances' } } });
   acknowledgeWildcard(launch, nagArn('instance'), 'The replacement instance does not exist at deploy time; launching requires the request to tag it squirrel:cluster=<this cluster>, and tagging is allowed only inside that RunInstances call.');
   acknowledgeWildcard(launch, nagArn('network-interface'), 'The reserved interface is created by the failover; attaching it at launch requires its squirrel:cluster tag to name this cluster.');
   acknowledgeWildcard(launch, nagArn('volume'), 'RunInstances creates the root and data volumes of the launch template; they have no id before the call and the request cannot tag them.');
