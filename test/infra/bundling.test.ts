@@ -4,12 +4,15 @@
  * `lambdas/<file>.handler` (what the local runner maps back to its file).
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { App, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import { DatabaseHost } from '../../infra/database-host.js';
 import { bundledHandlers, handlerFiles } from '../../infra/control-functions.js';
 import { SquirrelCluster } from '../../infra/squirrel-cluster.js';
 
@@ -54,5 +57,31 @@ describe('handler bundling', () => {
       assert.match(f.Properties.Handler as string, /^lambdas\/[a-z0-9-]+\.handler$/);
       assert.ok(JSON.stringify(f.Properties.Code.S3Key).includes(assetDir.split('asset.')[1]!));
     }
+  });
+});
+
+describe('agent bundling', () => {
+  const out = mkdtempSync(join(tmpdir(), 'squirrel-agent-bundle-'));
+  after(() => rmSync(out, { recursive: true, force: true }));
+
+  it('bundles the agent into one ES module that runs as `squirrel` without node_modules', () => {
+    const app = new App({ outdir: out });
+    const stack = new Stack(app, 'Agent');
+    const host = new DatabaseHost(stack, 'Host', {
+      clusterId: 'shop',
+      vpc: ec2.Vpc.fromVpcAttributes(stack, 'Vpc', { vpcId: 'vpc-0123456789abcdef0', availabilityZones: ['us-east-1a'] }),
+      bucketName: 'bucket',
+      prefix: '',
+      tableName: 'table',
+    });
+    app.synth();
+    const dir = join(out, `asset.${host.agentAsset.assetHash}`);
+    const main = join(dir, 'dist', 'agent', 'cli', 'main.mjs');
+    assert.ok(existsSync(main), main);
+    assert.deepEqual(readdirSync(dir).sort(), ['dist', 'package.json']);
+    const version = execFileSync(process.execPath, [main, '--version'], { cwd: tmpdir(), encoding: 'utf8' }).trim();
+    assert.match(version, /^\d+\.\d+\.\d+$/);
+    const help = execFileSync(process.execPath, [main, '--help'], { cwd: tmpdir(), encoding: 'utf8' });
+    assert.match(help, /instance-job/);
   });
 });
