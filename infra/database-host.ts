@@ -79,12 +79,15 @@ export class DatabaseHost extends Construct {
       });
     }
 
-    // the agent, bundled into one ES module at synth time, beside the package.json it reads its version from
+    // the agent, bundled into one ES module at synth time, beside the package.json it reads its
+    // version from (which also makes its .js an ES module)
     const version = (JSON.parse(readPackageJson()) as { version: string }).version;
     this.agentAsset = new s3assets.Asset(this, 'Agent', {
       path: join(repoRoot, 'agent'),
       ...esbuildAsset({
         entryPoints: { 'dist/agent/cli/main': 'agent/cli/main.ts' },
+        // instance-job supervises the agent by running its own CLI, `../cli/main.js` from itself
+        extension: '.js',
         files: { 'package.json': JSON.stringify({ name: 'squirrel', version, type: 'module' }) },
       }),
     });

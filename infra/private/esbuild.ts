@@ -12,13 +12,19 @@ export interface EsbuildBundle {
   readonly entryPoints: Record<string, string>;
   /** Share code between entry points in chunks (ES modules only). @default false */
   readonly splitting?: boolean;
+  /**
+   * The bundles' file extension. `.js` needs a `package.json` of `"type": "module"` beside it
+   * (in `files`); it keeps paths that the code computes from `import.meta.url` (the agent finds
+   * its own CLI as `../cli/main.js`) pointing at the bundle. @default '.mjs'
+   */
+  readonly extension?: '.mjs' | '.js';
   /** Extra files written next to the bundle (relative path to contents). @default none */
   readonly files?: Record<string, string>;
 }
 
 /**
  * Asset options that bundle TypeScript sources with the locally installed esbuild at synth time:
- * ES modules (`.mjs`) for Node 22, every dependency inlined, no Docker, no network. The CommonJS
+ * ES modules for Node 22, every dependency inlined, no Docker, no network. The CommonJS
  * dependencies of the bundle (mysql2, the SDK's shared parts) call `require` of Node's built-ins,
  * which an ES module does not have: the banner gives them one. Throws when esbuild is not
  * installed rather than falling back to Docker (`cdk synth` must stay offline).
@@ -37,7 +43,7 @@ export function esbuildAsset(bundle: EsbuildBundle): AssetOptions {
             absWorkingDir: repoRoot,
             entryPoints: Object.fromEntries(Object.entries(bundle.entryPoints).map(([out, src]) => [out, join(repoRoot, src)])),
             outdir: outputDir,
-            outExtension: { '.js': '.mjs' },
+            outExtension: { '.js': bundle.extension ?? '.mjs' },
             bundle: true,
             splitting: bundle.splitting ?? false,
             chunkNames: 'chunks/[name]-[hash]',

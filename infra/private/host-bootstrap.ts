@@ -27,7 +27,7 @@ export function installAgent(zipPath: string): string[] {
     'mkdir -p /opt/squirrel /etc/squirrel /var/lib/squirrel',
     `unzip -o -q ${zipPath} -d /opt/squirrel`,
     'NODE_BIN=$(command -v node-22 || command -v node)',
-    `printf '#!/bin/sh\\nexec %s /opt/squirrel/dist/agent/cli/main.mjs "$@"\\n' "$NODE_BIN" > /usr/local/bin/squirrel`,
+    `printf '#!/bin/sh\\nexec %s /opt/squirrel/dist/agent/cli/main.js "$@"\\n' "$NODE_BIN" > /usr/local/bin/squirrel`,
     'chmod 0755 /usr/local/bin/squirrel',
   ];
 }

@@ -76,7 +76,8 @@ describe('agent bundling', () => {
     });
     app.synth();
     const dir = join(out, `asset.${host.agentAsset.assetHash}`);
-    const main = join(dir, 'dist', 'agent', 'cli', 'main.mjs');
+    // named main.js: instance-job runs the agent as `../cli/main.js` relative to itself
+    const main = join(dir, 'dist', 'agent', 'cli', 'main.js');
     assert.ok(existsSync(main), main);
     assert.deepEqual(readdirSync(dir).sort(), ['dist', 'package.json']);
     const version = execFileSync(process.execPath, [main, '--version'], { cwd: tmpdir(), encoding: 'utf8' }).trim();
