@@ -110,7 +110,8 @@ export class ClusterStorage extends Construct {
     grantStateItems(grantee, this.table, this.props.clusterId);
     if (grantee.grantPrincipal instanceof Construct) {
       const cfn = this.bucket.node.defaultChild as CfnElement | undefined;
-      const bucketArn = cfn ? `<${Stack.of(cfn).getLogicalId(cfn)}.Arn>` : this.bucket.bucketArn.replace(/^arn:aws:/, 'arn:<AWS::Partition>:');
+      // how cdk-nag renders the ARN: a logical id for our bucket, the partition token for a given one
+      const bucketArn = cfn ? `<${Stack.of(cfn).getLogicalId(cfn)}.Arn>` : `arn:<AWS::Partition>:s3:::${this.bucket.bucketName}`;
       Validations.of(grantee.grantPrincipal).acknowledge({
         id: `AwsSolutions-IAM5[Resource::${bucketArn}/${this.clusterPrefix}*]`,
         reason: "The agent writes new chunk and backup keys under its own cluster's prefix only; object keys are not known at deploy time.",
