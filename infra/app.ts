@@ -1,27 +1,31 @@
-import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { App, Validations } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { SquirrelStack } from './stack.js';
 
 /**
  * The CDK app (`cdk.json`: node dist/infra/app.js). Each deployment's settings come from CDK
- * context (`-c clusterId=… -c launchTemplateId=…`); synth works offline with the placeholders.
- * The Lambda code is the compiled dist/ (see infra/README.md for what deploying it still needs).
+ * context (`-c clusterId=shop -c vpcId=vpc-… -c subnetId=subnet-… -c clientCidr=10.0.0.0/16`);
+ * synth works offline with the placeholders. Without `launchTemplateId` the app creates the
+ * database host (launch template, role, security group, credentials, the agent as an asset);
+ * without `hostedZoneId`, a private hosted zone `recordDomain` in the VPC. The Lambda handlers
+ * and the agent are bundled by the local esbuild during synth (no Docker, no network).
  */
 const app = new App();
-const ctx = (key: string, placeholder: string): string => (app.node.tryGetContext(key) as string | undefined) ?? placeholder;
-const dist = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-new SquirrelStack(app, ctx('stackName', 'Squirrel'), {
+const ctx = (key: string): string | undefined => app.node.tryGetContext(key) as string | undefined;
+const list = (key: string): string[] | undefined => ctx(key)?.split(',').filter(Boolean);
+const clientCidr = ctx('clientCidr');
+new SquirrelStack(app, ctx('stackName') ?? 'Squirrel', {
+  vpcId: ctx('vpcId') ?? 'vpc-00000000000000000',
   cluster: {
-    clusterId: ctx('clusterId', 'demo'),
-    code: lambda.Code.fromAsset(dist, { exclude: ['test', 'bench', '**/*.map', 'infra'] }),
-    launchTemplateId: ctx('launchTemplateId', 'lt-00000000000000000'),
-    subnetId: ctx('subnetId', 'subnet-00000000000000000'),
-    securityGroupIds: ctx('securityGroupIds', 'sg-00000000000000000').split(','),
-    hostedZoneId: ctx('hostedZoneId', 'Z0000000000000000000'),
-    recordDomain: ctx('recordDomain', 'db.internal'),
+    clusterId: ctx('clusterId') ?? 'demo',
+    prefix: ctx('prefix') ?? '',
+    launchTemplateId: ctx('launchTemplateId'),
+    subnetId: ctx('subnetId') ?? 'subnet-00000000000000000',
+    securityGroupIds: list('securityGroupIds'),
+    hostedZoneId: ctx('hostedZoneId'),
+    recordDomain: ctx('recordDomain') ?? 'db.internal',
+    databaseClients: clientCidr ? ec2.Peer.ipv4(clientCidr) : undefined,
   },
 });
 // cdk-nag on the whole app: a finding fails the synth unless acknowledged on its resource, with a reason

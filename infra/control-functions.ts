@@ -1,6 +1,8 @@
+import { join } from 'node:path';
 import { Duration, Validations } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
+import { esbuildAsset, repoRoot } from './private/esbuild.js';
 
 /** The handler files of lambdas/, each one Lambda function. */
 export const handlerFiles = [
@@ -16,9 +18,22 @@ export const handlerFiles = [
 ] as const;
 export type HandlerFile = (typeof handlerFiles)[number];
 
+/**
+ * The handlers bundled at synth time by the local esbuild: `lambdas/<file>.mjs` per handler file
+ * (so each function's handler stays `lambdas/<file>.handler`, what the local runner maps back to
+ * its file), the code they share in `chunks/`. Offline, no Docker.
+ */
+export function bundledHandlers(): lambda.Code {
+  const entryPoints = Object.fromEntries(handlerFiles.map((file) => [`lambdas/${file}`, `lambdas/${file}.ts`]));
+  return lambda.Code.fromAsset(join(repoRoot, 'lambdas'), esbuildAsset({ entryPoints, splitting: true }));
+}
+
 export interface ControlFunctionsProps {
-  /** The code of every handler: a directory holding `lambdas/<file>.js`. */
-  readonly code: lambda.Code;
+  /**
+   * The code of every handler: a directory holding `lambdas/<file>.mjs` (or `.js`).
+   * @default the handlers bundled from lambdas/ by esbuild at synth time (bundledHandlers)
+   */
+  readonly code?: lambda.Code;
   /** Environment of every function (the table, the ports' settings). */
   readonly environment: Record<string, string>;
 }
@@ -33,10 +48,11 @@ export class ControlFunctions extends Construct {
   constructor(scope: Construct, id: string, props: ControlFunctionsProps) {
     super(scope, id);
     const fns = {} as Record<HandlerFile, lambda.Function>;
+    const code = props.code ?? bundledHandlers();
     for (const file of handlerFiles) {
       fns[file] = new lambda.Function(this, file.replace(/(^|-)(\w)/g, (_m, _d, c: string) => c.toUpperCase()), {
         runtime: lambda.Runtime.NODEJS_22_X,
-        code: props.code,
+        code,
         handler: `lambdas/${file}.handler`,
         timeout: Duration.seconds(timeoutSeconds[file] ?? 30),
         memorySize: 256,

@@ -1,61 +1,147 @@
-import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
-import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import { Duration, Stack } from 'aws-cdk-lib';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
-import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
+import * as route53 from 'aws-cdk-lib/aws-route53';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { envNames } from '../lambdas/aws-wiring.js';
+import { ClusterStorage } from './cluster-storage.js';
 import { ControlFunctions } from './control-functions.js';
+import { DatabaseHost } from './database-host.js';
+import { grantCompute, grantEndpoint } from './private/control-grants.js';
+import { validateClusterProps } from './validate-cluster-props.js';
 import { FailoverWorkflow } from './workflows/failover.js';
 import { RestoreWorkflow } from './workflows/restore.js';
 import type { StepTimings } from './workflows/private/steps.js';
 
 export interface SquirrelClusterProps {
-  /** The cluster's id (`SQUIRREL_CLUSTER_ID` of its agents). */
+  /** The cluster's id (`SQUIRREL_CLUSTER_ID` of its agents): 1-63 letters, digits, `_ . -`. */
   readonly clusterId: string;
-  /** The code of the Lambda handlers: a directory holding `lambdas/<file>.js` (see infra/README.md). */
-  readonly code: lambda.Code;
-  /** The launch template replacements start from; it must not name network interfaces (compute reserves one). */
-  readonly launchTemplateId: string;
-  /** The private subnet of replacements' network interfaces. */
+  /** The key prefix of the cluster's objects in the bucket (`SQUIRREL_PREFIX`): empty, or ending in `/`. @default '' */
+  readonly prefix?: string;
+  /**
+   * The code of the Lambda handlers: a directory holding `lambdas/<file>.mjs`.
+   * @default the handlers bundled from lambdas/ by the local esbuild at synth time
+   */
+  readonly code?: lambda.Code;
+  /**
+   * An existing launch template replacements start from, instead of the database host's; it must
+   * not name network interfaces or security groups (compute reserves an interface).
+   * @default the launch template of a new DatabaseHost (then `vpc` is required)
+   */
+  readonly launchTemplateId?: string;
+  /**
+   * The role of an existing launch template's instance profile, which the launch handler passes to EC2.
+   * @default the DatabaseHost's role; with `launchTemplateId`, any role passed to EC2 (iam:PassedToService)
+   */
+  readonly instanceRole?: iam.IRole;
+  /** The VPC of the database host's security group (and of a new private hosted zone). @default none: `launchTemplateId` and `hostedZoneId` are required */
+  readonly vpc?: ec2.IVpc;
+  /** Who may connect to MariaDB on the database host. @default nobody until a rule is added to `host.securityGroup` */
+  readonly databaseClients?: ec2.IPeer;
+  /** The database host's AMI. @default Amazon Linux 2023 from its public SSM parameter */
+  readonly machineImage?: ec2.IMachineImage;
+  /** The database host's instance type. @default r6i.large */
+  readonly instanceType?: ec2.InstanceType;
+  /** The private subnet of replacements' network interfaces: `subnet-…`. */
   readonly subnetId: string;
-  readonly securityGroupIds: string[];
-  /** The private hosted zone of the endpoint record `<clusterId>.<recordDomain>`. */
-  readonly hostedZoneId: string;
+  /** More security groups of replacements' network interfaces: `sg-…`. @default the database host's group only (none without a host) */
+  readonly securityGroupIds?: string[];
+  /** The private hosted zone of the endpoint record `<clusterId>.<recordDomain>`. @default a new private hosted zone `recordDomain` in `vpc` */
+  readonly hostedZoneId?: string;
+  /** The domain of the endpoint record, without a trailing dot. */
   readonly recordDomain: string;
+  /** An existing bucket for chunks and base backups. @default a new one (see ClusterStorage) */
+  readonly bucket?: s3.IBucket;
+  /** The SSE-KMS key of an existing `bucket`. @default none */
+  readonly bucketKey?: kms.IKey;
+  /** An existing state table (`pk`, `sk` strings). @default a new one */
+  readonly table?: dynamodb.ITable;
+  /** Object Lock with this default retention on the new bucket. @default no Object Lock */
+  readonly objectLockRetention?: s3.ObjectLockRetention;
+  /** Staging uploads left behind expire after this. @default 7 days */
+  readonly stagingExpiry?: Duration;
+  /** Incomplete multipart uploads are aborted after this. @default 2 days */
+  readonly abortIncompleteUploadsAfter?: Duration;
   /** A heartbeat older than this is stale. @default 60 s */
   readonly staleAfter?: Duration;
-  /** How often the heartbeat check runs. @default 1 minute */
+  /** How often the heartbeat check runs, in whole minutes. @default 1 minute */
   readonly checkEvery?: Duration;
   /** @default the StepTimings defaults */
   readonly timings?: StepTimings;
 }
 
 /**
- * One protected cluster's control plane: its state table, the handlers, the failover and restore
- * workflows, and the detection that starts the failover (EC2 state changes, a scheduled heartbeat
- * check). Read top to bottom as the architecture: state, handlers, workflows, detection.
+ * One protected cluster: its storage (bucket, key, state table), the handlers, the failover and
+ * restore workflows, and the detection that starts the failover (EC2 state changes, a scheduled
+ * heartbeat check). Read top to bottom as the architecture: storage, state, host, endpoint,
+ * handlers, workflows, detection.
  */
 export class SquirrelCluster extends Construct {
-  readonly table: dynamodb.Table;
+  readonly storage: ClusterStorage;
+  readonly table: dynamodb.ITable;
+  readonly bucket: s3.IBucket;
   readonly topic: sns.Topic;
+  /** The database host, unless an existing launch template was given. */
+  readonly host?: DatabaseHost;
+  /** The private hosted zone of the endpoint, when this construct created it. */
+  readonly zone?: route53.PrivateHostedZone;
   readonly functions: ControlFunctions;
   readonly failover: FailoverWorkflow;
   readonly restore: RestoreWorkflow;
 
-  constructor(scope: Construct, id: string, props: SquirrelClusterProps) {
+  constructor(scope: Construct, id: string, private readonly props: SquirrelClusterProps) {
     super(scope, id);
-    // state: the table's keys are the contract with agent/store/dynamo-state-store.ts
-    this.table = new dynamodb.Table(this, 'State', {
-      partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },
-      sortKey: { name: 'sk', type: dynamodb.AttributeType.STRING },
-      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
-      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
-      removalPolicy: RemovalPolicy.RETAIN,
+    validateClusterProps(props);
+
+    // storage and state
+    this.storage = new ClusterStorage(this, 'Storage', {
+      clusterId: props.clusterId,
+      prefix: props.prefix,
+      bucket: props.bucket,
+      bucketKey: props.bucketKey,
+      table: props.table,
+      objectLockRetention: props.objectLockRetention,
+      stagingExpiry: props.stagingExpiry,
+      abortIncompleteUploadsAfter: props.abortIncompleteUploadsAfter,
     });
+    this.table = this.storage.table;
+    this.bucket = this.storage.bucket;
     this.topic = new sns.Topic(this, 'Notifications', { enforceSSL: true });
+
+    // host: what the first primary and every replacement boot from
+    let launchTemplateId = props.launchTemplateId;
+    let instanceRole = props.instanceRole;
+    const securityGroupIds = [...(props.securityGroupIds ?? [])];
+    if (!launchTemplateId) {
+      this.host = new DatabaseHost(this, 'Host', {
+        clusterId: props.clusterId,
+        vpc: props.vpc!,
+        clients: props.databaseClients,
+        machineImage: props.machineImage,
+        instanceType: props.instanceType,
+        bucketName: this.bucket.bucketName,
+        prefix: props.prefix ?? '',
+        tableName: this.table.tableName,
+      });
+      this.grantAgent(this.host.role);
+      launchTemplateId = this.host.launchTemplate.launchTemplateId!;
+      instanceRole ??= this.host.role;
+      securityGroupIds.unshift(this.host.securityGroup.securityGroupId);
+    }
+
+    // endpoint: the record lives in this zone
+    let hostedZoneId = props.hostedZoneId;
+    if (!hostedZoneId) {
+      this.zone = new route53.PrivateHostedZone(this, 'Zone', { zoneName: props.recordDomain, vpc: props.vpc! });
+      hostedZoneId = this.zone.hostedZoneId;
+    }
 
     // handlers
     this.functions = new ControlFunctions(this, 'Handlers', {
@@ -63,34 +149,26 @@ export class SquirrelCluster extends Construct {
       environment: {
         [envNames.table]: this.table.tableName,
         [envNames.clusterId]: props.clusterId,
-        [envNames.launchTemplateId]: props.launchTemplateId,
+        [envNames.launchTemplateId]: launchTemplateId,
         [envNames.subnetId]: props.subnetId,
-        [envNames.securityGroupIds]: props.securityGroupIds.join(','),
-        [envNames.hostedZoneId]: props.hostedZoneId,
+        [envNames.securityGroupIds]: securityGroupIds.join(','),
+        [envNames.hostedZoneId]: hostedZoneId,
         [envNames.recordDomain]: props.recordDomain,
         [envNames.topicArn]: this.topic.topicArn,
         [envNames.staleAfterMs]: String((props.staleAfter ?? Duration.seconds(60)).toMilliseconds()),
       },
     });
     const fns = this.functions.byFile;
-    for (const fn of Object.values(fns)) this.table.grantReadWriteData(fn);
+    for (const fn of Object.values(fns)) this.storage.grantControlPlane(fn);
     this.topic.grantPublish(fns.notify);
-    const ec2 = (actions: string[]) => new iam.PolicyStatement({ actions, resources: ['*'] });
-    fns['claim-epoch'].addToRolePolicy(ec2(['ec2:CreateNetworkInterface', 'ec2:CreateTags', 'ec2:DescribeInstanceStatus']));
-    fns['fence-old'].addToRolePolicy(ec2(['ec2:StopInstances', 'ec2:DescribeInstanceStatus']));
-    fns['launch-replacement'].addToRolePolicy(ec2(['ec2:RunInstances', 'ec2:CreateNetworkInterface', 'ec2:CreateTags', 'iam:PassRole']));
-    fns['await-promotion'].addToRolePolicy(ec2(['ec2:DescribeInstanceStatus']));
-    fns['heartbeat-check'].addToRolePolicy(ec2(['ec2:DescribeInstanceStatus']));
-    for (const file of ['claim-epoch', 'fence-old', 'launch-replacement', 'await-promotion', 'heartbeat-check'] as const) {
-      // a decision: the instances and interfaces a failover creates or stops are not known when
-      // this is deployed (a replacement of a replacement), DescribeInstanceStatus has no
-      // resource-level permissions, and RunInstances touches many resource types
-      Validations.of(fns[file]).acknowledge({
-        id: 'AwsSolutions-IAM5[Resource::*]',
-        reason: 'EC2 actions on instances and network interfaces that do not exist at deploy time (each failover creates new ones); DescribeInstanceStatus supports no resource-level permission.',
-      });
-    }
-    fns['move-endpoint'].addToRolePolicy(new iam.PolicyStatement({ actions: ['route53:ChangeResourceRecordSets', 'route53:ListResourceRecordSets'], resources: [`arn:aws:route53:::hostedzone/${props.hostedZoneId}`] }));
+    grantCompute(fns, {
+      clusterId: props.clusterId,
+      launchTemplateId,
+      subnetId: props.subnetId,
+      securityGroupIds,
+      instanceRole,
+    });
+    grantEndpoint(fns['move-endpoint'], Stack.of(this).formatArn({ service: 'route53', region: '', account: '', resource: 'hostedzone', resourceName: hostedZoneId }));
 
     // workflows
     this.failover = new FailoverWorkflow(this, 'FailoverWorkflow', { functions: fns, ...props.timings });
@@ -107,5 +185,10 @@ export class SquirrelCluster extends Construct {
       targets: [new targets.LambdaFunction(fns['ec2-state-change'])],
     });
     new events.Rule(this, 'HeartbeatCheck', { schedule: events.Schedule.rate(props.checkEvery ?? Duration.minutes(1)), targets: [new targets.LambdaFunction(fns['heartbeat-check'])] });
+  }
+
+  /** What an agent of this cluster needs: its objects, its items, the bucket's key. */
+  grantAgent(grantee: iam.IGrantable): void {
+    this.storage.grantAgent(grantee);
   }
 }
