@@ -18,6 +18,7 @@ import { grantCompute, grantEndpoint } from './private/control-grants.js';
 import { validateClusterProps } from './validate-cluster-props.js';
 import { FailoverWorkflow } from './workflows/failover.js';
 import { RestoreWorkflow } from './workflows/restore.js';
+import { Observability } from './private/observability.js';
 import type { StepTimings } from './workflows/private/steps.js';
 
 export interface SquirrelClusterProps {
@@ -95,6 +96,8 @@ export class SquirrelCluster extends Construct {
   readonly functions: ControlFunctions;
   readonly failover: FailoverWorkflow;
   readonly restore: RestoreWorkflow;
+  /** The dashboard and the alarms (to the topic). */
+  readonly observability: Observability;
 
   constructor(scope: Construct, id: string, private readonly props: SquirrelClusterProps) {
     super(scope, id);
@@ -185,6 +188,9 @@ export class SquirrelCluster extends Construct {
       targets: [new targets.LambdaFunction(fns['ec2-state-change'])],
     });
     new events.Rule(this, 'HeartbeatCheck', { schedule: events.Schedule.rate(props.checkEvery ?? Duration.minutes(1)), targets: [new targets.LambdaFunction(fns['heartbeat-check'])] });
+
+    // observability: the agent's metrics and the workflows' outcomes, alarms to the topic
+    this.observability = new Observability(this, 'Observability', { clusterId: props.clusterId, topic: this.topic, failover: this.failover.stateMachine, restore: this.restore.stateMachine, table: this.table });
   }
 
   /** What an agent of this cluster needs: its objects, its items, the bucket's key. */
