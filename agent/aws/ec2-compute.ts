@@ -1,4 +1,4 @@
-import { CreateNetworkInterfaceCommand, DescribeInstanceStatusCommand, RunInstancesCommand, StopInstancesCommand, type EC2Client } from '@aws-sdk/client-ec2';
+import { CreateNetworkInterfaceCommand, DescribeInstanceStatusCommand, DescribeLaunchTemplateVersionsCommand, RunInstancesCommand, StopInstancesCommand, type EC2Client } from '@aws-sdk/client-ec2';
 import type { Compute, InstanceState, LaunchedInstance, LaunchRequest, Reservation } from '../ports/compute.js';
 import { clientToken } from './client-token.js';
 import { userData } from './user-data.js';
@@ -43,7 +43,25 @@ export class Ec2Compute implements Compute {
     return { id: eni.NetworkInterfaceId, identity: { host: eni.PrivateIpAddress, port: this.opts.port ?? 3306 } };
   }
 
+  /** The launch template's own user data (its boot script), read once. */
+  private templateScript: Promise<string | undefined> | undefined;
+
+  private readTemplateScript(): Promise<string | undefined> {
+    this.templateScript ??= this.ec2
+      .send(new DescribeLaunchTemplateVersionsCommand({ LaunchTemplateId: this.opts.launchTemplateId, Versions: [this.opts.launchTemplateVersion ?? '$Latest'] }))
+      .then((out) => {
+        const encoded = out.LaunchTemplateVersions?.[0]?.LaunchTemplateData?.UserData;
+        return encoded ? Buffer.from(encoded, 'base64').toString('utf8') : undefined;
+      })
+      .catch((err: unknown) => {
+        this.templateScript = undefined; // a transient failure is not remembered
+        throw err;
+      });
+    return this.templateScript;
+  }
+
   async launch(req: LaunchRequest): Promise<LaunchedInstance> {
+    const script = await this.readTemplateScript();
     const out = await this.ec2.send(
       new RunInstancesCommand({
         LaunchTemplate: { LaunchTemplateId: this.opts.launchTemplateId, Version: this.opts.launchTemplateVersion ?? '$Latest' },
@@ -51,7 +69,7 @@ export class Ec2Compute implements Compute {
         MaxCount: 1,
         ClientToken: clientToken(req.token),
         NetworkInterfaces: [{ DeviceIndex: 0, NetworkInterfaceId: req.reservation.id }],
-        UserData: Buffer.from(userData(req)).toString('base64'),
+        UserData: Buffer.from(userData(req, script)).toString('base64'),
         TagSpecifications: [{ ResourceType: 'instance', Tags: tags(req.clusterId, req.epoch) }],
       }),
     );

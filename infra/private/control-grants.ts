@@ -69,8 +69,9 @@ export function grantCompute(fns: Record<HandlerFile, lambda.IFunction>, p: Comp
   // describe: DescribeInstanceStatus has no resource-level permission
   for (const file of ['claim-epoch', 'fence-old', 'await-promotion', 'heartbeat-check', 'launch-replacement'] as const) {
     add(fns[file], { actions: ['ec2:DescribeInstanceStatus'], resources: ['*'] });
-    acknowledgeWildcard(fns[file], '*', 'ec2:DescribeInstanceStatus supports no resource-level permission (Resource must be *); it reads state only.');
+    acknowledgeWildcard(fns[file], '*', 'ec2:DescribeInstanceStatus (and, for launch-replacement, ec2:DescribeLaunchTemplateVersions: the replacement carries the template\'s boot script) supports no resource-level permission (Resource must be *); it reads state only.');
   }
+  add(fns['launch-replacement'], { actions: ['ec2:DescribeLaunchTemplateVersions'], resources: ['*'] });
 }
 
 /** move-endpoint: the record's own hosted zone. */

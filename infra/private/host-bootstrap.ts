@@ -76,24 +76,38 @@ export function writeConfig(c: HostConfig): string[] {
   ];
 }
 
-/** A normal boot: the system's MariaDB with the agent's user, and `squirrel agent` under systemd. */
+/**
+ * The service that runs: on a replacement the control plane launched (its user data wrote
+ * /etc/squirrel/job.json, agent/aws/user-data.ts), `squirrel instance-job`, which restores and
+ * runs its own server from the restored datadir, promotes it and supervises the agent; on a
+ * normal boot, the system's MariaDB with the agent's user, and `squirrel agent` under systemd.
+ */
 export function startAgent(): string[] {
-  return [
-    'systemctl enable --now mariadb',
-    'mariadb -e "CREATE USER IF NOT EXISTS \'squirrel\'@\'127.0.0.1\' IDENTIFIED BY \'${AGENT_PASSWORD}\'; GRANT ALL PRIVILEGES ON *.* TO \'squirrel\'@\'127.0.0.1\' WITH GRANT OPTION"',
-    "cat > /etc/systemd/system/squirrel-agent.service <<'SQUIRREL_UNIT'",
+  const unit = (name: string, description: string, execStart: string, restart: string) => [
+    `cat > /etc/systemd/system/${name}.service <<'SQUIRREL_UNIT'`,
     '[Unit]',
-    'Description=squirrel agent: the binlog to S3, the durable position to DynamoDB',
-    'After=network-online.target mariadb.service',
-    'Requires=mariadb.service',
+    `Description=${description}`,
+    'After=network-online.target',
     '[Service]',
-    'ExecStart=/usr/local/bin/squirrel agent --config /etc/squirrel/config.yaml',
-    'Restart=always',
+    `ExecStart=${execStart}`,
+    restart,
     'RestartSec=2',
     '[Install]',
     'WantedBy=multi-user.target',
     'SQUIRREL_UNIT',
-    'systemctl daemon-reload',
-    'systemctl enable --now squirrel-agent',
+  ];
+  return [
+    'if [ -s /etc/squirrel/job.json ]; then',
+    '  systemctl disable --now mariadb || true',
+    ...unit('squirrel-instance-job', 'squirrel instance job: restore, promote, then the supervised agent', '/usr/local/bin/squirrel instance-job --config /etc/squirrel/config.yaml --dir /var/lib/squirrel/instance --job /etc/squirrel/job.json', 'Restart=no').map((l) => (l.startsWith('cat') ? `  ${l}` : l)),
+    '  systemctl daemon-reload',
+    '  systemctl enable --now squirrel-instance-job',
+    'else',
+    '  systemctl enable --now mariadb',
+    '  mariadb -e "CREATE USER IF NOT EXISTS \'squirrel\'@\'127.0.0.1\' IDENTIFIED BY \'${AGENT_PASSWORD}\'; GRANT ALL PRIVILEGES ON *.* TO \'squirrel\'@\'127.0.0.1\' WITH GRANT OPTION"',
+    ...unit('squirrel-agent', 'squirrel agent: the binlog to S3, the durable position to DynamoDB', '/usr/local/bin/squirrel agent --config /etc/squirrel/config.yaml', 'Restart=always').map((l) => (l.startsWith('cat') ? `  ${l}` : l)),
+    '  systemctl daemon-reload',
+    '  systemctl enable --now squirrel-agent',
+    'fi',
   ];
 }

@@ -83,6 +83,12 @@ describe('SquirrelCluster with a database host', () => {
     for (const key of ['clusterId: shop', 'bucket: ', 'table: ', 'region: ', 'mysqlUrl: mysql://squirrel:${AGENT_PASSWORD}@127.0.0.1:3306']) assert.ok(ud.includes(key), key);
     assert.match(ud, /ExecStart=\/usr\/local\/bin\/squirrel agent --config \/etc\/squirrel\/config.yaml/);
     assert.match(ud, /systemctl enable --now squirrel-agent/);
+    // a replacement (its user data wrote the job first) runs the instance job instead, and only then
+    const at = (text: string) => ud.indexOf(text);
+    assert.ok(at('if [ -s /etc/squirrel/job.json ]; then') >= 0);
+    assert.ok(at('squirrel instance-job --config /etc/squirrel/config.yaml --dir /var/lib/squirrel/instance --job /etc/squirrel/job.json') > at('if [ -s /etc/squirrel/job.json ]; then'));
+    assert.ok(at('systemctl enable --now squirrel-instance-job') < at('else'));
+    assert.ok(at('systemctl enable --now squirrel-agent') > at('else'));
     assert.ok(!/password: [A-Za-z0-9]{32}/.test(ud), 'no password in user data');
   });
 

@@ -131,13 +131,17 @@ describe('SquirrelCluster grants', () => {
     ]);
   });
 
-  it('no handler role has a wildcard action, and only DescribeInstanceStatus has Resource *', () => {
+  it('no handler role has a wildcard action, and only the describes without resource-level permissions have Resource *', () => {
     const all = statementsOf(t, 'Handlers');
     assert.ok(all.length > 0);
     for (const s of all) {
       for (const a of actionsOf(s)) assert.ok(!a.includes('*'), `wildcard action ${a}`);
-      if (s.Resource === '*') assert.deepEqual(actionsOf(s), ['ec2:DescribeInstanceStatus']);
+      if (s.Resource === '*') for (const a of actionsOf(s)) assert.ok(['ec2:DescribeInstanceStatus', 'ec2:DescribeLaunchTemplateVersions'].includes(a), `${a} on Resource *`);
     }
+    // the launch template's boot script is read by the launch alone
+    const readers = all.filter((s) => actionsOf(s).includes('ec2:DescribeLaunchTemplateVersions'));
+    assert.deepEqual(readers, statementsOf(t, 'HandlersLaunchReplacement').filter((s) => actionsOf(s).includes('ec2:DescribeLaunchTemplateVersions')));
+    assert.equal(readers.length, 1);
   });
 
   it("handlers touch only their cluster's items", () => {

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
-import { CreateNetworkInterfaceCommand, DescribeInstanceStatusCommand, EC2Client, RunInstancesCommand, StopInstancesCommand } from '@aws-sdk/client-ec2';
+import { CreateNetworkInterfaceCommand, DescribeInstanceStatusCommand, DescribeLaunchTemplateVersionsCommand, EC2Client, RunInstancesCommand, StopInstancesCommand } from '@aws-sdk/client-ec2';
 import { ChangeResourceRecordSetsCommand, ListResourceRecordSetsCommand, Route53Client } from '@aws-sdk/client-route-53';
 import { ExecutionAlreadyExists, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
@@ -43,12 +43,17 @@ describe('Ec2Compute', () => {
     ]);
   });
 
-  it('launches from the launch template on the reserved interface, with user data that runs the job', async () => {
+  const templateScript = '#!/bin/bash\nset -euo pipefail\ndnf install -y mariadb105-server\nif [ -s /etc/squirrel/job.json ]; then systemctl enable --now squirrel-instance-job; fi\n';
+
+  it('launches from the launch template on the reserved interface, with user data that writes the job and then runs the template\'s own boot script', async () => {
+    ec2.on(DescribeLaunchTemplateVersionsCommand).resolves({ LaunchTemplateVersions: [{ LaunchTemplateData: { UserData: Buffer.from(templateScript).toString('base64') } }] });
     ec2.on(RunInstancesCommand).resolves({ Instances: [{ InstanceId: 'i-new' }] });
     const reservation = { id: 'eni-1', identity: { host: '10.0.1.23', port: 3306 } };
-    const launched = await compute().launch({ clusterId: 'shop', epoch: 5, reservation, job: { kind: 'restore-and-promote', target: 'latest' }, token: 'failover-shop-epoch-4' });
+    const c = compute();
+    const launched = await c.launch({ clusterId: 'shop', epoch: 5, reservation, job: { kind: 'restore-and-promote', target: 'latest' }, token: 'failover-shop-epoch-4' });
     assert.deepEqual(launched, { instanceId: 'i-new', identity: reservation.identity });
-    const [[name, input]] = sent(ec2) as [[string, Record<string, unknown>]];
+    const [[describe, describeInput], [name, input]] = sent(ec2) as [[string, Record<string, unknown>], [string, Record<string, unknown>]];
+    assert.deepEqual([describe, describeInput], ['DescribeLaunchTemplateVersionsCommand', { LaunchTemplateId: 'lt-1', Versions: ['$Latest'] }]);
     assert.equal(name, 'RunInstancesCommand');
     const userData = Buffer.from(input.UserData as string, 'base64').toString();
     assert.deepEqual({ ...input, UserData: '(below)' }, {
@@ -60,9 +65,24 @@ describe('Ec2Compute', () => {
       UserData: '(below)',
       TagSpecifications: [{ ResourceType: 'instance', Tags: tags }],
     });
-    assert.match(userData, /^#!\/bin\/bash\n/);
-    const job = JSON.parse(userData.split('\n').find((l) => l.startsWith('{'))!) as unknown;
-    assert.deepEqual(job, { clusterId: 'shop', epoch: 5, primary: reservation.identity, job: { kind: 'restore-and-promote', target: 'latest' } });
+    const job = { clusterId: 'shop', epoch: 5, primary: reservation.identity, job: { kind: 'restore-and-promote', target: 'latest' } };
+    assert.equal(
+      userData,
+      `#!/bin/bash\nset -euo pipefail\nmkdir -p /etc/squirrel\ncat > /etc/squirrel/job.json <<'SQUIRREL_JOB'\n${JSON.stringify(job)}\nSQUIRREL_JOB\n${templateScript.slice('#!/bin/bash\n'.length)}`,
+    );
+    // the template is read once per process
+    await c.launch({ clusterId: 'shop', epoch: 6, reservation, job: { kind: 'restore-only', target: 'latest' }, token: 'restore-x' });
+    assert.equal(sent(ec2).filter(([n]) => n === 'DescribeLaunchTemplateVersionsCommand').length, 1);
+  });
+
+  it('a launch template without user data (an image with squirrel installed): the user data runs the job directly', async () => {
+    ec2.on(DescribeLaunchTemplateVersionsCommand).resolves({ LaunchTemplateVersions: [{ LaunchTemplateData: {} }] });
+    ec2.on(RunInstancesCommand).resolves({ Instances: [{ InstanceId: 'i-new' }] });
+    const reservation = { id: 'eni-1', identity: { host: '10.0.1.23', port: 3306 } };
+    await compute().launch({ clusterId: 'shop', epoch: 5, reservation, job: { kind: 'restore-and-promote', target: 'latest' }, token: 't' });
+    const input = (sent(ec2)[1] as [string, Record<string, unknown>])[1];
+    const userData = Buffer.from(input.UserData as string, 'base64').toString();
+    assert.match(userData, /^#!\/bin\/bash\nset -euo pipefail\nmkdir -p \/etc\/squirrel\ncat > \/etc\/squirrel\/job.json <<'SQUIRREL_JOB'\n\{.*\}\nSQUIRREL_JOB\nexec squirrel instance-job --config \/etc\/squirrel\/config.yaml --dir \/var\/lib\/squirrel\/instance --job \/etc\/squirrel\/job.json\n$/);
   });
 
   it('a token longer than EC2 allows becomes its SHA-256, the same on every repeat', () => {
