@@ -1,12 +1,12 @@
 import { Duration, Stack } from 'aws-cdk-lib';
-import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import type * as iam from 'aws-cdk-lib/aws-iam';
-import type * as kms from 'aws-cdk-lib/aws-kms';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
-import type * as s3 from 'aws-cdk-lib/aws-s3';
+import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as route53 from 'aws-cdk-lib/aws-route53';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
@@ -15,11 +15,32 @@ import { ClusterStorage } from './cluster-storage.js';
 import { ControlFunctions } from './control-functions.js';
 import { DatabaseHost } from './database-host.js';
 import { grantCompute, grantEndpoint } from './private/control-grants.js';
+import { grantAgentStorage, grantStateItems } from './perms.js';
 import { validateClusterProps } from './validate-cluster-props.js';
 import { FailoverWorkflow } from './workflows/failover.js';
 import { RestoreWorkflow } from './workflows/restore.js';
 import { Observability } from './private/observability.js';
 import type { StepTimings } from './workflows/private/steps.js';
+
+/** A protected cluster, made here or imported (`SquirrelCluster.fromClusterAttributes`): what an agent's host needs granted. */
+export interface ISquirrelCluster {
+  readonly clusterId: string;
+  readonly bucket: s3.IBucket;
+  readonly table: dynamodb.ITable;
+  /** What an agent of this cluster needs: its objects, its items, the bucket's key. */
+  grantAgent(grantee: iam.IGrantable): void;
+}
+
+/** A cluster deployed elsewhere (another stack or app), by its names. */
+export interface SquirrelClusterAttributes {
+  readonly clusterId: string;
+  /** @default '' */
+  readonly prefix?: string;
+  readonly bucketName: string;
+  readonly tableName: string;
+  /** The bucket's SSE-KMS key. @default none (SSE-S3) */
+  readonly bucketKeyArn?: string;
+}
 
 export interface SquirrelClusterProps {
   /** The cluster's id (`SQUIRREL_CLUSTER_ID` of its agents): 1-63 letters, digits, `_ . -`. */
@@ -84,7 +105,7 @@ export interface SquirrelClusterProps {
  * heartbeat check). Read top to bottom as the architecture: storage, state, host, endpoint,
  * handlers, workflows, detection.
  */
-export class SquirrelCluster extends Construct {
+export class SquirrelCluster extends Construct implements ISquirrelCluster {
   readonly storage: ClusterStorage;
   readonly table: dynamodb.ITable;
   readonly bucket: s3.IBucket;
@@ -98,6 +119,25 @@ export class SquirrelCluster extends Construct {
   readonly restore: RestoreWorkflow;
   /** The dashboard and the alarms (to the topic). */
   readonly observability: Observability;
+
+  /** A cluster deployed elsewhere, so that another app's hosts can be granted its agent's access. */
+  static fromClusterAttributes(scope: Construct, id: string, attrs: SquirrelClusterAttributes): ISquirrelCluster {
+    class Imported extends Construct implements ISquirrelCluster {
+      readonly clusterId = attrs.clusterId;
+      readonly bucket = s3.Bucket.fromBucketName(this, 'Bucket', attrs.bucketName);
+      readonly table = dynamodb.Table.fromTableName(this, 'Table', attrs.tableName);
+      private readonly key = attrs.bucketKeyArn ? kms.Key.fromKeyArn(this, 'Key', attrs.bucketKeyArn) : undefined;
+      grantAgent(grantee: iam.IGrantable): void {
+        grantAgentStorage(grantee, { bucket: this.bucket, ...(this.key ? { key: this.key } : {}), clusterPrefix: `${attrs.prefix ?? ''}${attrs.clusterId}/` });
+        grantStateItems(grantee, this.table, attrs.clusterId);
+      }
+    }
+    return new Imported(scope, id);
+  }
+
+  get clusterId(): string {
+    return this.props.clusterId;
+  }
 
   constructor(scope: Construct, id: string, private readonly props: SquirrelClusterProps) {
     super(scope, id);

@@ -131,6 +131,27 @@ describe('SquirrelCluster grants', () => {
     ]);
   });
 
+  it('fromClusterAttributes: another app grants its hosts the same agent access, by names', () => {
+    const stack = new Stack(new App(), 'Hosts');
+    const imported = SquirrelCluster.fromClusterAttributes(stack, 'Shop', { clusterId: 'shop', prefix: 'prod/', bucketName: 'shop-chunks', tableName: 'squirrel', bucketKeyArn: 'arn:aws:kms:eu-west-1:111122223333:key/k-1' });
+    const role = new iam.Role(stack, 'AgentRole', { assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com') });
+    imported.grantAgent(role);
+    const statements = statementsOf(Template.fromStack(stack), 'AgentRole');
+    const bucketArn = { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':s3:::shop-chunks']] };
+    assert.deepEqual(statements, [
+      { Effect: 'Allow', Action: ['s3:GetObject', 's3:PutObject', 's3:DeleteObject', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts'], Resource: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':s3:::shop-chunks/prod/shop/*']] } },
+      { Effect: 'Allow', Action: 's3:ListBucket', Resource: bucketArn, Condition: { StringLike: { 's3:prefix': ['prod/shop/*'] } } },
+      { Effect: 'Allow', Action: ['kms:Decrypt', 'kms:GenerateDataKey'], Resource: 'arn:aws:kms:eu-west-1:111122223333:key/k-1' },
+      {
+        Effect: 'Allow',
+        Action: ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:ConditionCheckItem'],
+        Resource: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':dynamodb:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':table/squirrel']] },
+        Condition: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': ['cluster#shop'] } },
+      },
+    ]);
+    assert.equal(imported.clusterId, 'shop');
+  });
+
   it('no handler role has a wildcard action, and only the describes without resource-level permissions have Resource *', () => {
     const all = statementsOf(t, 'Handlers');
     assert.ok(all.length > 0);
