@@ -14,7 +14,7 @@ import { envNames } from '../lambdas/aws-wiring.js';
 import { ClusterStorage } from './cluster-storage.js';
 import { ControlFunctions } from './control-functions.js';
 import { DatabaseHost } from './database-host.js';
-import { grantCompute, grantEndpoint } from './private/control-grants.js';
+import { grantCompute, grantEndpoint, grantSecondaryIpEndpoint } from './private/control-grants.js';
 import { grantAgentStorage, grantStateItems } from './perms.js';
 import { validateClusterProps } from './validate-cluster-props.js';
 import { FailoverWorkflow } from './workflows/failover.js';
@@ -79,6 +79,13 @@ export interface SquirrelClusterProps {
   readonly hostedZoneId?: string;
   /** The domain of the endpoint record, without a trailing dot. */
   readonly recordDomain: string;
+  /**
+   * The endpoint as a secondary private address instead of the record: an IPv4 address in the
+   * subnet of `subnetId`, moved to each new primary's network interface (clients follow at once,
+   * no DNS TTL). With it, no hosted zone is used.
+   * @default none: the Route 53 record `<clusterId>.<recordDomain>`
+   */
+  readonly endpointAddress?: string;
   /** An existing bucket for chunks and base backups. @default a new one (see ClusterStorage) */
   readonly bucket?: s3.IBucket;
   /** The SSE-KMS key of an existing `bucket`. @default none */
@@ -179,9 +186,9 @@ export class SquirrelCluster extends Construct implements ISquirrelCluster {
       securityGroupIds.unshift(this.host.securityGroup.securityGroupId);
     }
 
-    // endpoint: the record lives in this zone
+    // endpoint: the record lives in this zone (or the endpoint is a secondary address: no zone)
     let hostedZoneId = props.hostedZoneId;
-    if (!hostedZoneId) {
+    if (!hostedZoneId && !props.endpointAddress) {
       this.zone = new route53.PrivateHostedZone(this, 'Zone', { zoneName: props.recordDomain, vpc: props.vpc! });
       hostedZoneId = this.zone.hostedZoneId;
     }
@@ -195,8 +202,7 @@ export class SquirrelCluster extends Construct implements ISquirrelCluster {
         [envNames.launchTemplateId]: launchTemplateId,
         [envNames.subnetId]: props.subnetId,
         [envNames.securityGroupIds]: securityGroupIds.join(','),
-        [envNames.hostedZoneId]: hostedZoneId,
-        [envNames.recordDomain]: props.recordDomain,
+        ...(props.endpointAddress ? { [envNames.endpointAddress]: props.endpointAddress } : { [envNames.hostedZoneId]: hostedZoneId!, [envNames.recordDomain]: props.recordDomain }),
         [envNames.topicArn]: this.topic.topicArn,
         [envNames.staleAfterMs]: String((props.staleAfter ?? Duration.seconds(60)).toMilliseconds()),
       },
@@ -211,7 +217,8 @@ export class SquirrelCluster extends Construct implements ISquirrelCluster {
       securityGroupIds,
       instanceRole,
     });
-    grantEndpoint(fns['move-endpoint'], Stack.of(this).formatArn({ service: 'route53', region: '', account: '', resource: 'hostedzone', resourceName: hostedZoneId }));
+    if (props.endpointAddress) grantSecondaryIpEndpoint(fns['move-endpoint'], props.clusterId);
+    else grantEndpoint(fns['move-endpoint'], Stack.of(this).formatArn({ service: 'route53', region: '', account: '', resource: 'hostedzone', resourceName: hostedZoneId! }));
 
     // workflows
     this.failover = new FailoverWorkflow(this, 'FailoverWorkflow', { functions: fns, ...props.timings });

@@ -27,7 +27,8 @@ export function validateClusterProps(props: SquirrelClusterProps): void {
   if (props.checkEvery && !props.checkEvery.isUnresolved()) check(wholeMinutes(props.checkEvery), 'checkEvery must be whole minutes (an EventBridge schedule rate)', props.checkEvery.toHumanString());
 
   if (!props.launchTemplateId && !props.vpc) problems.push('give vpc (to create the database host) or launchTemplateId (an existing launch template). Received: neither');
-  if (!props.hostedZoneId && !props.vpc) problems.push('give hostedZoneId (an existing private hosted zone) or vpc (to create one). Received: neither');
+  if (literal(props.endpointAddress)) check(/^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/.test(props.endpointAddress), 'endpointAddress must be an IPv4 address in the subnet of subnetId (10.0.1.50)', props.endpointAddress);
+  if (!props.hostedZoneId && !props.vpc && !props.endpointAddress) problems.push('give hostedZoneId (an existing private hosted zone) or vpc (to create one). Received: neither');
   if (problems.length > 0) throw new Error(`SquirrelCluster ${props.clusterId}: invalid props:\n- ${problems.join('\n- ')}`);
 }
 

@@ -5,6 +5,7 @@ import { SFNClient } from '@aws-sdk/client-sfn';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { Ec2Compute } from '../agent/aws/ec2-compute.js';
 import { Route53Endpoint } from '../agent/aws/route53-endpoint.js';
+import { SecondaryIpEndpoint } from '../agent/aws/secondary-ip-endpoint.js';
 import { SfnStarter } from '../agent/aws/sfn-starter.js';
 import { SnsNotifier } from '../agent/aws/sns-notifier.js';
 import { defaultControlSettings, type ControlPlane } from '../agent/control/control-plane.js';
@@ -28,6 +29,8 @@ export const envNames = {
   securityGroupIds: 'SQUIRREL_SECURITY_GROUP_IDS',
   hostedZoneId: 'SQUIRREL_HOSTED_ZONE_ID',
   recordDomain: 'SQUIRREL_RECORD_DOMAIN',
+  /** Set: the endpoint is this secondary private address (SecondaryIpEndpoint) instead of the record. */
+  endpointAddress: 'SQUIRREL_ENDPOINT_ADDRESS',
   topicArn: 'SQUIRREL_TOPIC_ARN',
   failoverArn: 'SQUIRREL_FAILOVER_STATE_MACHINE_ARN',
   restoreArn: 'SQUIRREL_RESTORE_STATE_MACHINE_ARN',
@@ -46,7 +49,8 @@ export function awsControlPlane(env: NodeJS.ProcessEnv = process.env): ControlPl
   const get = (name: string) => required(env, problems, name);
   const table = get(envNames.table);
   const compute = { launchTemplateId: get(envNames.launchTemplateId), subnetId: get(envNames.subnetId), securityGroupIds: get(envNames.securityGroupIds).split(',').filter(Boolean) };
-  const zone = { hostedZoneId: get(envNames.hostedZoneId), domain: get(envNames.recordDomain) };
+  const endpointAddress = env[envNames.endpointAddress];
+  const zone = endpointAddress ? undefined : { hostedZoneId: get(envNames.hostedZoneId), domain: get(envNames.recordDomain) };
   const topicArn = get(envNames.topicArn);
   // only the detection handlers start workflows, and the task handlers must not name the state
   // machines that name them (a CloudFormation cycle): checked when a start is asked for
@@ -58,7 +62,9 @@ export function awsControlPlane(env: NodeJS.ProcessEnv = process.env): ControlPl
   return {
     stateStore: new DynamoStateStore(new DynamoDBClient({}), table),
     compute: new Ec2Compute(new EC2Client({}), compute),
-    endpoint: new Route53Endpoint(new Route53Client({}), { hostedZoneId: zone.hostedZoneId, recordName: (clusterId) => `${clusterId}.${zone.domain}` }),
+    endpoint: zone
+      ? new Route53Endpoint(new Route53Client({}), { hostedZoneId: zone.hostedZoneId, recordName: (clusterId) => `${clusterId}.${zone.domain}` })
+      : new SecondaryIpEndpoint(new EC2Client({}), { address: endpointAddress! }),
     notifier: new SnsNotifier(new SNSClient({}), topicArn),
     starter: {
       start: async (workflow, name, input) => {

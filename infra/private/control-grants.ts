@@ -79,6 +79,24 @@ export function grantEndpoint(fn: lambda.IFunction, hostedZoneArn: string): void
   fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['route53:ChangeResourceRecordSets', 'route53:ListResourceRecordSets'], resources: [hostedZoneArn] }));
 }
 
+/**
+ * move-endpoint with a secondary-address endpoint (agent/aws/secondary-ip-endpoint.ts): finds the
+ * replacement's interface and moves the address to it; only interfaces of this cluster take it.
+ */
+export function grantSecondaryIpEndpoint(fn: lambda.IFunction, clusterId: string): void {
+  const stack = Stack.of(fn);
+  fn.addToRolePolicy(
+    new iam.PolicyStatement({
+      actions: ['ec2:AssignPrivateIpAddresses'],
+      resources: [stack.formatArn({ service: 'ec2', resource: 'network-interface', resourceName: '*' })],
+      conditions: { StringEquals: { [`aws:ResourceTag/${clusterTag}`]: clusterId } },
+    }),
+  );
+  fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['ec2:DescribeNetworkInterfaces'], resources: ['*'] }));
+  acknowledgeWildcard(fn, 'arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:network-interface/*', "The primary's interface is the one the last failover reserved (not known at deploy time); the address moves only to interfaces tagged squirrel:cluster=<this cluster>.");
+  acknowledgeWildcard(fn, '*', 'ec2:DescribeNetworkInterfaces supports no resource-level permission (Resource must be *); it reads state only.');
+}
+
 /** Acknowledges one IAM5 finding on one function, with its reason. */
 export function acknowledgeWildcard(fn: lambda.IFunction, resource: string, reason: string): void {
   Validations.of(fn).acknowledge({ id: `AwsSolutions-IAM5[Resource::${resource}]`, reason });

@@ -131,6 +131,20 @@ describe('SquirrelCluster grants', () => {
     ]);
   });
 
+  it('endpointAddress: the endpoint is a secondary address moved between this cluster\'s interfaces, no hosted zone', () => {
+    const t2 = build({ endpointAddress: '10.0.1.50', hostedZoneId: undefined });
+    t2.resourceCountIs('AWS::Route53::HostedZone', 0);
+    const move = Object.values(t2.findResources('AWS::Lambda::Function')).find((f) => String(f.Properties.Handler).includes('move-endpoint'))!;
+    const env = move.Properties.Environment.Variables as Record<string, unknown>;
+    assert.equal(env.SQUIRREL_ENDPOINT_ADDRESS, '10.0.1.50');
+    assert.equal(env.SQUIRREL_HOSTED_ZONE_ID, undefined);
+    const statements = statementsOf(t2, 'HandlersMoveEndpoint');
+    const assign = statements.find((x) => actionsOf(x).includes('ec2:AssignPrivateIpAddresses'))!;
+    assert.deepEqual(assign.Condition, { StringEquals: { 'aws:ResourceTag/squirrel:cluster': 'shop' } });
+    assert.ok(JSON.stringify(assign.Resource).includes(':network-interface/*'));
+    assert.ok(!statements.some((x) => actionsOf(x).some((a) => a.startsWith('route53:'))));
+  });
+
   it('fromClusterAttributes: another app grants its hosts the same agent access, by names', () => {
     const stack = new Stack(new App(), 'Hosts');
     const imported = SquirrelCluster.fromClusterAttributes(stack, 'Shop', { clusterId: 'shop', prefix: 'prod/', bucketName: 'shop-chunks', tableName: 'squirrel', bucketKeyArn: 'arn:aws:kms:eu-west-1:111122223333:key/k-1' });
@@ -210,6 +224,7 @@ describe('SquirrelCluster props', () => {
     ['a security group id that is not sg-…', { securityGroupIds: ['group-1'] }, 'Received: "group-1"'],
     ['a launch template id that is not lt-…', { launchTemplateId: 'template' }, 'Received: "template"'],
     ['a prefix without its trailing slash', { prefix: 'prod' }, 'Received: "prod"'],
+    ['an endpoint address that is not IPv4', { endpointAddress: '10.0.1.500' }, 'endpointAddress must be an IPv4 address in the subnet of subnetId (10.0.1.50). Received: "10.0.1.500"'],
     ['a non-positive staleAfter', { staleAfter: Duration.seconds(0) }, 'staleAfter must be a positive duration. Received: "0 seconds"'],
     ['a check interval that is not whole minutes', { checkEvery: Duration.seconds(90) }, 'checkEvery must be whole minutes'],
     ['a hosted zone id that is not one', { hostedZoneId: 'zone' }, 'Received: "zone"'],

@@ -3,14 +3,15 @@
  * the exact commands sent and their parameters.
  */
 import assert from 'node:assert/strict';
-import { afterEach, describe, it } from 'node:test';
-import { CreateNetworkInterfaceCommand, DescribeInstanceStatusCommand, DescribeLaunchTemplateVersionsCommand, EC2Client, RunInstancesCommand, StopInstancesCommand } from '@aws-sdk/client-ec2';
+import { after, afterEach, before, describe, it } from 'node:test';
+import { AssignPrivateIpAddressesCommand, CreateNetworkInterfaceCommand, DescribeInstanceStatusCommand, DescribeLaunchTemplateVersionsCommand, DescribeNetworkInterfacesCommand, EC2Client, RunInstancesCommand, StopInstancesCommand } from '@aws-sdk/client-ec2';
 import { ChangeResourceRecordSetsCommand, ListResourceRecordSetsCommand, Route53Client } from '@aws-sdk/client-route-53';
 import { ExecutionAlreadyExists, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { mockClient, type AwsStub } from 'aws-sdk-client-mock';
 import { Ec2Compute } from '../../../agent/aws/ec2-compute.js';
 import { Route53Endpoint } from '../../../agent/aws/route53-endpoint.js';
+import { SecondaryIpEndpoint } from '../../../agent/aws/secondary-ip-endpoint.js';
 import { SfnStarter } from '../../../agent/aws/sfn-starter.js';
 import { SnsNotifier } from '../../../agent/aws/sns-notifier.js';
 import { clientToken } from '../../../agent/aws/client-token.js';
@@ -115,6 +116,49 @@ describe('Ec2Compute', () => {
     const c = compute();
     assert.deepEqual([await c.describe('i-1'), await c.describe('i-2'), await c.describe('i-3')], ['running', 'stopping', 'missing']);
     assert.deepEqual(sent(ec2)[0], ['DescribeInstanceStatusCommand', { InstanceIds: ['i-1'], IncludeAllInstances: true }]);
+  });
+});
+
+describe('SecondaryIpEndpoint', () => {
+  // its own EC2 mock, made when its tests run (Ec2Compute's is made when the file loads)
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  let ec2: AwsStub<any, any, any>;
+  before(() => (ec2 = mockClient(EC2Client)));
+  after(() => ec2.restore());
+  afterEach(() => ec2.reset());
+  const endpoint = () => new SecondaryIpEndpoint(new EC2Client(region), { address: '10.0.1.50' });
+  const filter = (address: string) => ({ Filters: [{ Name: 'addresses.private-ip-address', Values: [address] }] });
+
+  it("moves the address to the interface whose primary address is the new primary's, taking it from the old one", async () => {
+    ec2.on(DescribeNetworkInterfacesCommand).resolves({ NetworkInterfaces: [{ NetworkInterfaceId: 'eni-new', PrivateIpAddress: '10.0.1.23', PrivateIpAddresses: [{ PrivateIpAddress: '10.0.1.23', Primary: true }] }] });
+    ec2.on(AssignPrivateIpAddressesCommand).resolves({});
+    await endpoint().point('shop', { host: '10.0.1.23', port: 3306 });
+    assert.deepEqual(sent(ec2), [
+      ['DescribeNetworkInterfacesCommand', filter('10.0.1.23')],
+      ['AssignPrivateIpAddressesCommand', { NetworkInterfaceId: 'eni-new', PrivateIpAddresses: ['10.0.1.50'], AllowReassignment: true }],
+    ]);
+  });
+
+  it('is idempotent: an interface that holds the address already is left alone', async () => {
+    ec2.on(DescribeNetworkInterfacesCommand).resolves({ NetworkInterfaces: [{ NetworkInterfaceId: 'eni-new', PrivateIpAddress: '10.0.1.23', PrivateIpAddresses: [{ PrivateIpAddress: '10.0.1.23' }, { PrivateIpAddress: '10.0.1.50' }] }] });
+    await endpoint().point('shop', { host: '10.0.1.23', port: 3306 });
+    assert.deepEqual(sent(ec2), [['DescribeNetworkInterfacesCommand', filter('10.0.1.23')]]);
+  });
+
+  it('refuses another port, and a target no interface has as its primary address, moving nothing', async () => {
+    await assert.rejects(endpoint().point('shop', { host: '10.0.1.23', port: 3307 }), /serves port 3306 only/);
+    ec2.on(DescribeNetworkInterfacesCommand).resolves({ NetworkInterfaces: [{ NetworkInterfaceId: 'eni-x', PrivateIpAddress: '10.0.1.99', PrivateIpAddresses: [{ PrivateIpAddress: '10.0.1.99' }, { PrivateIpAddress: '10.0.1.23' }] }] });
+    await assert.rejects(endpoint().point('shop', { host: '10.0.1.23', port: 3306 }), /no network interface has 10\.0\.1\.23 as its primary address/);
+    assert.ok(!sent(ec2).some(([n]) => n === 'AssignPrivateIpAddressesCommand'));
+  });
+
+  it('current: the primary address of the interface that holds the endpoint address', async () => {
+    ec2.on(DescribeNetworkInterfacesCommand).resolves({ NetworkInterfaces: [{ NetworkInterfaceId: 'eni-new', PrivateIpAddress: '10.0.1.23' }] });
+    assert.deepEqual(await endpoint().current(), { host: '10.0.1.23', port: 3306 });
+    assert.deepEqual(sent(ec2), [['DescribeNetworkInterfacesCommand', filter('10.0.1.50')]]);
+    ec2.reset();
+    ec2.on(DescribeNetworkInterfacesCommand).resolves({ NetworkInterfaces: [] });
+    assert.equal(await endpoint().current(), undefined);
   });
 });
 
