@@ -17,6 +17,12 @@ export interface ServerPosition {
 /** An open dump: events in order until the consumer closes it or the connection fails. */
 export interface BinlogStream extends AsyncIterable<StreamEvent> {
   close(): Promise<void>;
+  /**
+   * Semi-sync (a source opened in lossless mode): tells the primary that its binlog up to `end` of
+   * `file` is safe, answering events that came with `ackRequested`. False when nothing was sent
+   * (the stream is closed).
+   */
+  ack?(file: string, end: number): boolean;
 }
 
 /**

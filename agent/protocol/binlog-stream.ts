@@ -9,6 +9,7 @@
  * a silence longer than `idleTimeoutMs` throws a retryable ConnectionError naming the position.
  */
 import { BinlogPurgedError, ConnectionError, ServerError } from '../errors.js';
+import { buildSemiSyncAck } from './commands.js';
 import type { ServerConnection } from './connection.js';
 import type { DumpDecoder, StreamEvent } from './dump-decoder.js';
 import { ServerErrorCode, type ErrPacket } from './server-packets.js';
@@ -112,6 +113,20 @@ export class BinlogStream implements AsyncIterableIterator<StreamEvent> {
       this.lastEnd = undefined;
     }
     return { done: false, value: ev };
+  }
+
+  /**
+   * Semi-sync: tells the primary that everything up to `position` (just past an event) of `file`
+   * is safe. Only for a dump started with semi-sync; a closed stream sends nothing (false).
+   */
+  ack(file: string, position: number): boolean {
+    if (this.done) return false;
+    try {
+      this.conn.sendAside(buildSemiSyncAck(file, position));
+      return true;
+    } catch {
+      return false; // the connection failed: the next read reports it
+    }
   }
 
   async return(): Promise<IteratorResult<StreamEvent>> {

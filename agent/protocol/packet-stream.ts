@@ -144,6 +144,8 @@ export class PacketStream {
   private failure: Error | undefined;
   private waiter: { resolve: (p: Packet) => void; reject: (e: Error) => void } | undefined;
   private nextSequenceId = 0;
+  /** A payload was written with writeAside (a semi-sync reply): the peer may restart its sequence at 1. */
+  private repliedAside = false;
   private readonly highWaterMarkBytes: number;
   private readonly target: string;
 
@@ -203,7 +205,10 @@ export class PacketStream {
   }
 
   private accept(p: Packet, what: string): Buffer {
-    if (p.firstSequenceId !== this.nextSequenceId) {
+    // MariaDB reads a semi-sync reply on the dump's own connection and then numbers what it sends
+    // from 1 again (the reply was 0); packets sent before it read the reply keep the old sequence
+    const restarted = this.repliedAside && p.firstSequenceId === 1;
+    if (p.firstSequenceId !== this.nextSequenceId && !restarted) {
       throw new ProtocolError(`sequence id ${p.firstSequenceId}, expected ${this.nextSequenceId}`, { what });
     }
     this.nextSequenceId = (p.lastSequenceId + 1) & 0xff;
@@ -263,6 +268,16 @@ export class PacketStream {
     const { bytes, nextSequenceId } = framePayload(payload, this.nextSequenceId);
     this.nextSequenceId = nextSequenceId;
     this.socket.write(bytes);
+  }
+
+  /**
+   * Writes one payload as a packet of its own at sequence id 0, leaving the sequence of the
+   * exchange under way alone: a semi-sync reply on a connection the primary keeps dumping on.
+   */
+  writeAside(payload: Buffer): void {
+    if (this.failure) throw this.failure;
+    this.repliedAside = true;
+    this.socket.write(framePayload(payload, 0).bytes);
   }
 
   /** Half-closes the socket after what was written has been sent; reads end with a ConnectionError. */

@@ -13,7 +13,9 @@ import type { Spill, SpillFactory, SpilledBody } from './spill.js';
  * - at a ROTATE or STOP event (the file ends there);
  * - at a transaction boundary, once the finished transactions waiting hold `maxBytes`;
  * - on `tick`, once the oldest finished transaction has waited `maxAgeMs` (measured from its
- *   arrival here, so a quiet server produces no chunks at all: an idle minute costs no PUT).
+ *   arrival here, so a quiet server produces no chunks at all: an idle minute costs no PUT);
+ * - in lossless mode, at the end of a transaction whose last event asks for a semi-sync reply
+ *   (`ackRequested`): its commit waits for that chunk, so it is not held for size or age.
  * An unfinished transaction is never cut; it waits for its end. One that alone outgrows
  * `maxBytes` is spilled to disk (when a spill is configured) and becomes a chunk of its own.
  */
@@ -35,6 +37,8 @@ export interface ChunkerEvent {
   boundary: boolean;
   /** True for ROTATE and STOP: nothing follows in this file. */
   endsFile: boolean;
+  /** Semi-sync: the primary waits for a reply once this event is durable; the chunk ends here. */
+  ackRequested?: boolean;
 }
 
 export interface Chunk {
@@ -162,7 +166,7 @@ export class Chunker {
         this.readyBytes += this.openBytes;
         this.open = [];
         this.openBytes = 0;
-        if (ev.endsFile || this.readyBytes >= this.opts.maxBytes) out.push(...this.cut());
+        if (ev.endsFile || ev.ackRequested || this.readyBytes >= this.opts.maxBytes) out.push(...this.cut());
       }
     }
     if (ev.endsFile) {
