@@ -23,6 +23,8 @@ export interface BinlogStream extends AsyncIterable<StreamEvent> {
    * (the stream is closed).
    */
   ack?(file: string, end: number): boolean;
+  /** True when more events have already arrived than were read (lossless mode batches up to there). */
+  hasBuffered?(): boolean;
 }
 
 /**

@@ -56,6 +56,11 @@ export class BinlogStream implements AsyncIterableIterator<StreamEvent> {
     return this.lastEnd;
   }
 
+  /** True when more of the dump has arrived than was read: the next event is (partly) here already. */
+  get hasBuffered(): boolean {
+    return this.prefetched !== undefined || this.conn.packets.bufferedBytes > 0;
+  }
+
   /** True while the socket is paused because the consumer is behind. */
   get isPaused(): boolean {
     return this.conn.packets.isPaused;

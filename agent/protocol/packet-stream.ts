@@ -144,8 +144,8 @@ export class PacketStream {
   private failure: Error | undefined;
   private waiter: { resolve: (p: Packet) => void; reject: (e: Error) => void } | undefined;
   private nextSequenceId = 0;
-  /** A payload was written with writeAside (a semi-sync reply): the peer may restart its sequence at 1. */
-  private repliedAside = false;
+  /** A semi-sync dump: the peer may number a packet 1 again at any point (see `allowSequenceRestart`). */
+  private restartsAllowed = false;
   private readonly highWaterMarkBytes: number;
   private readonly target: string;
 
@@ -205,9 +205,7 @@ export class PacketStream {
   }
 
   private accept(p: Packet, what: string): Buffer {
-    // MariaDB reads a semi-sync reply on the dump's own connection and then numbers what it sends
-    // from 1 again (the reply was 0); packets sent before it read the reply keep the old sequence
-    const restarted = this.repliedAside && p.firstSequenceId === 1;
+    const restarted = this.restartsAllowed && p.firstSequenceId === 1;
     if (p.firstSequenceId !== this.nextSequenceId && !restarted) {
       throw new ProtocolError(`sequence id ${p.firstSequenceId}, expected ${this.nextSequenceId}`, { what });
     }
@@ -257,6 +255,16 @@ export class PacketStream {
     return this.accept(packet, what);
   }
 
+  /**
+   * A semi-sync dump: after each event that asks for a reply, MariaDB clears the connection's
+   * sequence for the reply (sequence id 0) and numbers the next packet it sends 1, whether the
+   * reply came yet or not (sql/semisync_master.cc, flush_net). From now on a packet numbered 1 is
+   * accepted wherever it comes; every other one must still follow its predecessor.
+   */
+  allowSequenceRestart(): void {
+    this.restartsAllowed = true;
+  }
+
   /** Starts a new command: the next packet written has sequence id 0. */
   resetSequence(): void {
     this.nextSequenceId = 0;
@@ -276,7 +284,6 @@ export class PacketStream {
    */
   writeAside(payload: Buffer): void {
     if (this.failure) throw this.failure;
-    this.repliedAside = true;
     this.socket.write(framePayload(payload, 0).bytes);
   }
 

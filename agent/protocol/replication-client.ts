@@ -148,6 +148,7 @@ export class ReplicationClient {
         : buildBinlogDump({ flags, serverId: opts.serverId, file, position }),
     );
     this.dumping = true;
+    if (opts.semiSync) this.conn.packets.allowSequenceRestart();
     const gtidResume = (mariaGtid !== undefined && mariaGtid !== '') || (mysqlGtid !== undefined && mysqlGtid.length > 0);
     const decoder = new DumpDecoder(file, checksum, { firstFormatDescriptionRewritten: gtidResume, semiSync: opts.semiSync ?? false });
     const stream = new BinlogStream(this.conn, decoder, {

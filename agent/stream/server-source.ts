@@ -124,6 +124,7 @@ export class ServerBinlogSource implements BinlogSource {
       [Symbol.asyncIterator]: () => s,
       close: async () => s.close(),
       ack: (file, end) => s.ack(file, end),
+      hasBuffered: () => s.hasBuffered,
     };
   }
 

@@ -617,7 +617,10 @@ export class Streamer {
         else if (ev.logPos > 0) this.lastSeen = { file: ev.file, pos: ev.logPos };
         // artificial events (a re-sent FORMAT_DESCRIPTION) still tell the classifier the format
         const c = classifier.classify(ev);
-        if (ev.artificial) continue;
+        if (ev.artificial) {
+          if (chunker.acksWaiting && !stream.hasBuffered?.()) await submit(chunker.flush());
+          continue;
+        }
         const chunkerEvent: ChunkerEvent = {
           file: ev.file,
           start: ev.start!,
@@ -632,6 +635,8 @@ export class Streamer {
         };
         if (ev.ackRequested) this.acks.requested({ file: ev.file, end: ev.end! });
         const cut = chunker.push(chunkerEvent, this.now());
+        // lossless: a commit waits for the chunk that holds it; cut once nothing more is readable
+        if (chunker.acksWaiting && !stream.hasBuffered?.()) cut.push(...chunker.flush());
         // wait only when something was cut: that is where the shipper pushes back
         if (cut.length > 0) await submit(cut);
         if (this.stopping) break;

@@ -49,7 +49,7 @@ describe('semi-sync on the dump', () => {
     assert.throws(() => buildSemiSyncAck('b.000001', 0), ProtocolError);
   });
 
-  it('sends the reply as a packet of sequence id 0, and accepts the primary numbering from 1 again after it', async (t) => {
+  it('sends the reply as a packet of sequence id 0, and on a semi-sync dump accepts the primary numbering from 1 again', async (t) => {
     let reply: { seq: number; payload: Buffer } | undefined;
     const server = await scriptedServer(async ({ socket, next }) => {
       socket.write(frame(0, hex('00 01')));
@@ -62,6 +62,7 @@ describe('semi-sync on the dump', () => {
     await new Promise<void>((resolve) => socket.once('connect', resolve));
     const stream = new PacketStream(socket, { target: `127.0.0.1:${server.port}` });
     t.after(() => stream.destroy());
+    stream.allowSequenceRestart();
     assert.equal((await stream.read('p', 5000)).toString('hex'), '0001');
     assert.equal((await stream.read('p', 5000)).toString('hex'), '0002');
     stream.writeAside(buildSemiSyncAck('f.000001', 99));
@@ -70,7 +71,7 @@ describe('semi-sync on the dump', () => {
     assert.deepEqual(reply?.payload, buildSemiSyncAck('f.000001', 99));
   });
 
-  it('still checks the sequence when no reply was sent', async (t) => {
+  it('still checks the sequence on any other connection', async (t) => {
     const server = await scriptedServer(async ({ socket }) => {
       socket.write(frame(0, hex('00 01')));
       socket.write(frame(1, hex('00 02')));

@@ -36,7 +36,7 @@ describe('semi-sync replies wait for the durable position', () => {
     assert.equal(compareBinlogPoints({ file: 'b.000001', end: 7 }, { file: 'b.000001', end: 7 }), 0);
   });
 
-  it('the chunker ends a chunk at a commit that asks for a reply, whatever its size and age limits', () => {
+  it('the chunker says when a finished transaction waits for a reply, whatever its size and age limits', () => {
     const chunker = new Chunker({ maxBytes: 1 << 20, maxAgeMs: 60_000 });
     const ev = (start: number, kind: 'G' | 'Q' | 'X', ackRequested = false): ChunkerEvent => ({
       file: 'b.000001',
@@ -50,9 +50,16 @@ describe('semi-sync replies wait for the durable position', () => {
     });
     // a commit without a request waits for the limits
     assert.deepEqual([ev(4, 'G'), ev(14, 'Q'), ev(24, 'X')].flatMap((e) => chunker.push(e, 0)), []);
-    const cut = [ev(34, 'G'), ev(44, 'Q'), ev(54, 'X', true)].flatMap((e) => chunker.push(e, 0));
+    assert.equal(chunker.acksWaiting, false);
+    assert.deepEqual([ev(34, 'G'), ev(44, 'Q'), ev(54, 'X', true)].flatMap((e) => chunker.push(e, 0)), []);
+    assert.equal(chunker.acksWaiting, true);
+    // the next transaction, still open, is not waited for
+    assert.deepEqual([ev(64, 'G'), ev(74, 'Q')].flatMap((e) => chunker.push(e, 0)), []);
+    const cut = chunker.flush();
     assert.equal(cut.length, 1);
-    assert.deepEqual([cut[0]!.start, cut[0]!.end, cut[0]!.events], [4, 64, 6], 'both transactions, ending at the requested commit');
-    assert.deepEqual(chunker.flush(), []);
+    assert.deepEqual([cut[0]!.start, cut[0]!.end, cut[0]!.events], [4, 64, 6], 'both finished transactions, ending at the requested commit');
+    assert.equal(chunker.acksWaiting, false);
+    assert.deepEqual(chunker.push(ev(84, 'X'), 0), []);
+    assert.equal(chunker.acksWaiting, false, 'a commit that asked for nothing');
   });
 });

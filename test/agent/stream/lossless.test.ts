@@ -124,6 +124,13 @@ describe('lossless mode (semi-sync replica)', () => {
       t.diagnostic(`after: ${JSON.stringify(status)}`);
       assert.equal(status.Rpl_semi_sync_master_no_tx, before.Rpl_semi_sync_master_no_tx, 'no commit fell back to asynchronous');
       assert.ok(Number(status.Rpl_semi_sync_master_yes_tx) >= 28, `yes_tx ${status.Rpl_semi_sync_master_yes_tx}`);
+
+      // the baseline, same server, same agent: commits that do not wait for it
+      await server.query('SET GLOBAL rpl_semi_sync_master_enabled = OFF');
+      const asyncLatencies: number[] = [];
+      for (let i = 0; i < 10; i++) asyncLatencies.push((await commit(server, `async ${i}`)).ms);
+      t.diagnostic(`asynchronous commit latency, median of 10: ${median(asyncLatencies).toFixed(1)} ms (lossless/async: ${(median(latencies) / median(asyncLatencies)).toFixed(1)}x)`);
+      await waitCaughtUp(server, repo);
     } finally {
       gated.open();
       await streamer.stop();
