@@ -58,6 +58,14 @@ export const configSchema = z.object({
   instanceId: z.string().min(1).max(200),
   /** Where the agent keeps its process lock (one agent per server). Default: under the system temp dir, per cluster and server. */
   stateDir: z.string().min(1),
+  /**
+   * Lossless mode: the agent is a semi-synchronous replica and acknowledges a commit only once the
+   * chunk holding it is stored and the durable position covers it (the primary needs
+   * rpl_semi_sync_master_enabled=ON and, to be lossless, rpl_semi_sync_master_wait_point=AFTER_SYNC).
+   * `strict` refuses to stream from a primary without semi-sync; `best-effort` then streams
+   * asynchronously with a warning; `off` (the default) never asks for semi-sync.
+   */
+  lossless: z.enum(['off', 'strict', 'best-effort']),
   /** What a fenced agent does to its server: make it read-only, or shut it down. */
   fenceAction: z.enum(['read-only', 'shutdown']),
   /** An agent that cannot renew its lease for leaseMs fences its own server (docs/fencing.md). */
@@ -97,6 +105,7 @@ export const defaults: Partial<Config> = {
   leaseMs: 15_000,
   stopTimeoutMs: 10_000,
   fenceAction: 'read-only',
+  lossless: 'off',
   selfFence: true,
   backupKind: 'physical',
   pruneInterval: '1h',

@@ -83,6 +83,10 @@ export function buildStreamer(
     ...target,
     serverId: config.serverId ?? (defaults.serverId as number),
     heartbeatMs: Math.min(config.heartbeatIntervalMs ?? 1000, 1000),
+    ...((config.lossless ?? 'off') !== 'off' ? { semiSync: true } : {}),
+    ...(config.lossless === 'best-effort'
+      ? { onSemiSyncUnavailable: (err: ServerConfigError) => log.warn({ err: err.message }, 'lossless=best-effort: the primary does not run semi-sync; streaming asynchronously (commits do not wait for S3)') }
+      : {}),
   });
   const unmetered = opts.objects ?? objectStoreFor(config, clients);
   const objects = opts.metrics ? new MeteredObjectStore(unmetered, opts.metrics) : unmetered;

@@ -17,6 +17,14 @@ export interface ServerPosition {
 /** An open dump: events in order until the consumer closes it or the connection fails. */
 export interface BinlogStream extends AsyncIterable<StreamEvent> {
   close(): Promise<void>;
+  /**
+   * Semi-sync (a source opened in lossless mode): tells the primary that its binlog up to `end` of
+   * `file` is safe, answering events that came with `ackRequested`. False when nothing was sent
+   * (the stream is closed).
+   */
+  ack?(file: string, end: number): boolean;
+  /** True when more events have already arrived than were read (lossless mode batches up to there). */
+  hasBuffered?(): boolean;
 }
 
 /**

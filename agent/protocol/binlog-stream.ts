@@ -9,6 +9,7 @@
  * a silence longer than `idleTimeoutMs` throws a retryable ConnectionError naming the position.
  */
 import { BinlogPurgedError, ConnectionError, ServerError } from '../errors.js';
+import { buildSemiSyncAck } from './commands.js';
 import type { ServerConnection } from './connection.js';
 import type { DumpDecoder, StreamEvent } from './dump-decoder.js';
 import { ServerErrorCode, type ErrPacket } from './server-packets.js';
@@ -53,6 +54,11 @@ export class BinlogStream implements AsyncIterableIterator<StreamEvent> {
   /** Offset just past the last event of the file received, if any: where a resume would start. */
   get position(): number | undefined {
     return this.lastEnd;
+  }
+
+  /** True when more of the dump has arrived than was read: the next event is (partly) here already. */
+  get hasBuffered(): boolean {
+    return this.prefetched !== undefined || this.conn.packets.bufferedBytes > 0;
   }
 
   /** True while the socket is paused because the consumer is behind. */
@@ -112,6 +118,20 @@ export class BinlogStream implements AsyncIterableIterator<StreamEvent> {
       this.lastEnd = undefined;
     }
     return { done: false, value: ev };
+  }
+
+  /**
+   * Semi-sync: tells the primary that everything up to `position` (just past an event) of `file`
+   * is safe. Only for a dump started with semi-sync; a closed stream sends nothing (false).
+   */
+  ack(file: string, position: number): boolean {
+    if (this.done) return false;
+    try {
+      this.conn.sendAside(buildSemiSyncAck(file, position));
+      return true;
+    } catch {
+      return false; // the connection failed: the next read reports it
+    }
   }
 
   async return(): Promise<IteratorResult<StreamEvent>> {

@@ -36,6 +36,21 @@ export enum BinlogDumpFlag {
   THROUGH_GTID = 0x04,
 }
 
+/** First byte of a semi-sync header (before each dump event) and of a replica's reply. */
+export const SEMI_SYNC_MAGIC = 0xef;
+
+/**
+ * The semi-sync reply (MariaDB sql/semisync_slave.cc): the magic byte, the 8-byte little-endian
+ * position just past the acknowledged event, and the binlog file name (no terminator).
+ */
+export function buildSemiSyncAck(file: string, position: number): Buffer {
+  if (!Number.isSafeInteger(position) || position < 4) {
+    throw new ProtocolError(`semi-sync reply position must be an integer of at least 4, got ${position}`, { what: 'semi-sync reply' });
+  }
+  if (file === '') throw new ProtocolError('semi-sync reply names no file', { what: 'semi-sync reply' });
+  return new PacketWriter().u8(SEMI_SYNC_MAGIC).u64le(position).string(file).toBuffer();
+}
+
 export function buildQuery(sql: string): Buffer {
   return new PacketWriter().u8(Command.COM_QUERY).string(sql).toBuffer();
 }

@@ -91,6 +91,11 @@ export class ServerConnection {
     this.packets.write(payload);
   }
 
+  /** Sends a payload at sequence id 0 without disturbing the dump's sequence (a semi-sync reply). */
+  sendAside(payload: Buffer): void {
+    this.packets.writeAside(payload);
+  }
+
   /** Reads the next packet's payload, waiting at most the setup timeout (or `timeoutMs`). */
   read(what: string, timeoutMs: number | undefined = this.timeoutMs): Promise<Buffer> {
     return this.packets.read(what, timeoutMs);

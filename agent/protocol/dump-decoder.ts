@@ -28,6 +28,10 @@
  * refused too. The dump's start position is 32 bits too,
  * so the first event of a dump is below 4 GiB or has log_pos < event_size.
  *
+ * Semi-sync (`semiSync`): after the status byte 0x00 of every event packet come two more bytes,
+ * 0xEF and flags; `flags & 0x01` asks for a reply once the event is safe (sql/semisync_master.cc,
+ * semisync_slave.cc). They are stripped here; the event says `ackRequested`.
+ *
  * Docs vs source: the MariaDB page says the FDE's "Next Pos" is 0 when not starting at the file's
  * beginning "and the GTID is not in use". In GTID mode the server always starts at offset 4, so the
  * FDE keeps its real log_pos; but while the start position is not yet reached it zeroes the FDE's
@@ -41,6 +45,7 @@ import { BinlogOffsetOverflowError, ProtocolError } from '../errors.js';
 import { EventFlag, HEADER_LENGTH_V4, readEventHeader } from '../binlog/event-header.js';
 import { EventType, eventTypeName } from '../binlog/event-types.js';
 import { decodeFormatDescription } from '../binlog/format-description.js';
+import { SEMI_SYNC_MAGIC } from './commands.js';
 import { PacketReader } from './packet-reader.js';
 import { isEofPacket, parseErrPacket, ResponseHeader, type ErrPacket } from './server-packets.js';
 
@@ -69,7 +74,12 @@ export interface StreamEvent {
   start: number | null;
   /** File offset just past the event (logPos); null when artificial. */
   end: number | null;
+  /** Semi-sync: the primary waits for a reply naming `file` and `logPos` (sent once it is safe). */
+  ackRequested?: boolean;
 }
+
+/** Semi-sync header flag: the primary asks for a reply to this event. */
+export const SEMI_SYNC_ACK_REQUESTED = 0x01;
 
 export type DumpItem = { kind: 'event'; event: StreamEvent } | { kind: 'eof' } | { kind: 'error'; error: ErrPacket };
 
@@ -100,6 +110,8 @@ export interface DumpDecoderOptions {
    * non-empty position): flag it artificial. @default false
    */
   firstFormatDescriptionRewritten?: boolean;
+  /** The dump was started with `@rpl_semi_sync_slave=1`: every event packet has the 2-byte header. @default false */
+  semiSync?: boolean;
 }
 
 export class DumpDecoder {
@@ -108,6 +120,7 @@ export class DumpDecoder {
   private distrustNextFormatDescription: boolean;
   /** End of the last event of the current file this dump delivered. */
   private fileEnd: number | undefined;
+  private readonly semiSync: boolean;
 
   /**
    * @param file the file asked for ('' in GTID mode: the first fake ROTATE names it)
@@ -117,6 +130,7 @@ export class DumpDecoder {
     this.currentFile = file;
     this.checksum = checksum;
     this.distrustNextFormatDescription = options.firstFormatDescriptionRewritten ?? false;
+    this.semiSync = options.semiSync ?? false;
   }
 
   get file(): string {
@@ -134,8 +148,17 @@ export class DumpDecoder {
         file: this.currentFile,
       });
     }
+    let eventAt = 1;
+    let ackRequested = false;
+    if (this.semiSync) {
+      if (payload.length < 3 || payload[1] !== SEMI_SYNC_MAGIC) {
+        throw new ProtocolError(`semi-sync header expected (0xef), got 0x${(payload[1] ?? 0).toString(16)}`, { what: 'binlog dump packet', file: this.currentFile });
+      }
+      ackRequested = ((payload[2] ?? 0) & SEMI_SYNC_ACK_REQUESTED) !== 0;
+      eventAt = 3;
+    }
     // Own the bytes: the payload may be a view of a larger socket buffer.
-    const bytes = Buffer.from(payload.subarray(1));
+    const bytes = Buffer.from(payload.subarray(eventAt));
     const h = readEventHeader(bytes, 0);
     const what = `${eventTypeName(h.typeCode)} event (log_pos ${h.logPos})`;
     if (h.eventSize !== bytes.length) {
@@ -189,6 +212,7 @@ export class DumpDecoder {
         artificial,
         start,
         end: artificial ? null : logPos,
+        ...(ackRequested ? { ackRequested } : {}),
       },
     };
   }

@@ -144,6 +144,8 @@ export class PacketStream {
   private failure: Error | undefined;
   private waiter: { resolve: (p: Packet) => void; reject: (e: Error) => void } | undefined;
   private nextSequenceId = 0;
+  /** A semi-sync dump: the peer may number a packet 1 again at any point (see `allowSequenceRestart`). */
+  private restartsAllowed = false;
   private readonly highWaterMarkBytes: number;
   private readonly target: string;
 
@@ -203,7 +205,8 @@ export class PacketStream {
   }
 
   private accept(p: Packet, what: string): Buffer {
-    if (p.firstSequenceId !== this.nextSequenceId) {
+    const restarted = this.restartsAllowed && p.firstSequenceId === 1;
+    if (p.firstSequenceId !== this.nextSequenceId && !restarted) {
       throw new ProtocolError(`sequence id ${p.firstSequenceId}, expected ${this.nextSequenceId}`, { what });
     }
     this.nextSequenceId = (p.lastSequenceId + 1) & 0xff;
@@ -252,6 +255,16 @@ export class PacketStream {
     return this.accept(packet, what);
   }
 
+  /**
+   * A semi-sync dump: after each event that asks for a reply, MariaDB clears the connection's
+   * sequence for the reply (sequence id 0) and numbers the next packet it sends 1, whether the
+   * reply came yet or not (sql/semisync_master.cc, flush_net). From now on a packet numbered 1 is
+   * accepted wherever it comes; every other one must still follow its predecessor.
+   */
+  allowSequenceRestart(): void {
+    this.restartsAllowed = true;
+  }
+
   /** Starts a new command: the next packet written has sequence id 0. */
   resetSequence(): void {
     this.nextSequenceId = 0;
@@ -263,6 +276,15 @@ export class PacketStream {
     const { bytes, nextSequenceId } = framePayload(payload, this.nextSequenceId);
     this.nextSequenceId = nextSequenceId;
     this.socket.write(bytes);
+  }
+
+  /**
+   * Writes one payload as a packet of its own at sequence id 0, leaving the sequence of the
+   * exchange under way alone: a semi-sync reply on a connection the primary keeps dumping on.
+   */
+  writeAside(payload: Buffer): void {
+    if (this.failure) throw this.failure;
+    this.socket.write(framePayload(payload, 0).bytes);
   }
 
   /** Half-closes the socket after what was written has been sent; reads end with a ConnectionError. */

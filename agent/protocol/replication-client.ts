@@ -24,7 +24,7 @@
  * MySQL (not verified against a live server here): the same checksum variable, then
  * COM_BINLOG_DUMP_GTID with the encoded GTID set when starting by GTID set.
  */
-import { ProtocolError, ServerError } from '../errors.js';
+import { ProtocolError, ServerConfigError, ServerError } from '../errors.js';
 import { BinlogStream } from './binlog-stream.js';
 import { BinlogDumpFlag, buildBinlogDump, buildBinlogDumpGtid, buildRegisterSlave, type QueryResult } from './commands.js';
 import { ServerConnection, type ConnectOptions } from './connection.js';
@@ -53,6 +53,12 @@ export interface DumpOptions {
   nonBlocking?: boolean;
   /** Shown in SHOW SLAVE HOSTS. @default 'squirrel' */
   reportHost?: string;
+  /**
+   * Dump as a semi-synchronous replica (`SET @rpl_semi_sync_slave=1`): events carry the semi-sync
+   * header and the primary waits for `BinlogStream.ack`. Fails with ServerConfigError when the
+   * primary has `rpl_semi_sync_master_enabled=OFF`. @default false
+   */
+  semiSync?: boolean;
 }
 
 export type OpenBinlogStreamOptions = ConnectOptions & DumpOptions;
@@ -118,6 +124,7 @@ export class ReplicationClient {
     const checksum = await this.checksumAtConnect();
     if (this.isMariaDb) await this.conn.query('SET @mariadb_slave_capability = 4');
     if (heartbeatMs > 0) await this.conn.query(`SET @master_heartbeat_period = ${BigInt(Math.round(heartbeatMs)) * 1_000_000n}`);
+    if (opts.semiSync) await this.enableSemiSync();
     if (mariaGtid !== undefined) {
       await this.conn.query(`SET @slave_connect_state = '${mariaGtid}'`);
       await this.conn.query('SET @slave_gtid_strict_mode = 1');
@@ -141,8 +148,9 @@ export class ReplicationClient {
         : buildBinlogDump({ flags, serverId: opts.serverId, file, position }),
     );
     this.dumping = true;
+    if (opts.semiSync) this.conn.packets.allowSequenceRestart();
     const gtidResume = (mariaGtid !== undefined && mariaGtid !== '') || (mysqlGtid !== undefined && mysqlGtid.length > 0);
-    const decoder = new DumpDecoder(file, checksum, { firstFormatDescriptionRewritten: gtidResume });
+    const decoder = new DumpDecoder(file, checksum, { firstFormatDescriptionRewritten: gtidResume, semiSync: opts.semiSync ?? false });
     const stream = new BinlogStream(this.conn, decoder, {
       startedFrom: describeStart(start),
       idleTimeoutMs: opts.idleTimeoutMs ?? (heartbeatMs > 0 ? heartbeatMs * 3 : undefined),
@@ -155,6 +163,21 @@ export class ReplicationClient {
   /** Closes the connection (and any dump on it). */
   close(): void {
     this.conn.close(!this.dumping);
+  }
+
+  /** Checks that the primary runs semi-sync, then asks for the semi-sync header on this dump. */
+  private async enableSemiSync(): Promise<void> {
+    const { rows } = await this.conn.query("SHOW GLOBAL VARIABLES LIKE 'rpl_semi_sync_master_enabled'");
+    const value = rows[0]?.[1];
+    if (value === undefined || value === null) {
+      throw new ServerConfigError(this.conn.target, ['semi-sync is not available on this server (no rpl_semi_sync_master_enabled; MySQL needs the semisync source plugin)']);
+    }
+    if (String(value).toUpperCase() !== 'ON') {
+      throw new ServerConfigError(this.conn.target, [
+        'lossless mode needs semi-sync on the primary: set rpl_semi_sync_master_enabled=ON (and rpl_semi_sync_master_wait_point=AFTER_SYNC) in my.cnf or with SET GLOBAL',
+      ]);
+    }
+    await this.conn.query('SET @rpl_semi_sync_slave = 1');
   }
 
   private async checksumAtConnect(): Promise<StreamChecksum> {

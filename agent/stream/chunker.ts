@@ -13,7 +13,10 @@ import type { Spill, SpillFactory, SpilledBody } from './spill.js';
  * - at a ROTATE or STOP event (the file ends there);
  * - at a transaction boundary, once the finished transactions waiting hold `maxBytes`;
  * - on `tick`, once the oldest finished transaction has waited `maxAgeMs` (measured from its
- *   arrival here, so a quiet server produces no chunks at all: an idle minute costs no PUT).
+ *   arrival here, so a quiet server produces no chunks at all: an idle minute costs no PUT);
+ * - in lossless mode, when the caller sees `acksWaiting` (a finished transaction asked for a
+ *   semi-sync reply: its commit waits for the chunk) and nothing more has arrived to read, it
+ *   calls `flush`: commits that arrive together share one chunk, and none waits for size or age.
  * An unfinished transaction is never cut; it waits for its end. One that alone outgrows
  * `maxBytes` is spilled to disk (when a spill is configured) and becomes a chunk of its own.
  */
@@ -35,6 +38,8 @@ export interface ChunkerEvent {
   boundary: boolean;
   /** True for ROTATE and STOP: nothing follows in this file. */
   endsFile: boolean;
+  /** Semi-sync: the primary waits for a reply once this event is durable (see `acksWaiting`). */
+  ackRequested?: boolean;
 }
 
 export interface Chunk {
@@ -104,6 +109,8 @@ export class Chunker {
   private spilling: Spilling | undefined;
   /** The GTID position after the last finished transaction (what the next chunk ends at). */
   private readonly gtidPos: GtidPosition;
+  /** A finished transaction waiting to be cut asked for a semi-sync reply. */
+  private ackInReady = false;
 
   constructor(private readonly opts: ChunkerOptions) {
     this.gtidPos = new GtidPosition(opts.gtidPos ?? '');
@@ -120,6 +127,15 @@ export class Chunker {
   /** Bytes held in memory: finished and unfinished (a spilled transaction is on disk). */
   get heldBytes(): number {
     return this.readyBytes + this.openBytes;
+  }
+
+  /**
+   * Lossless mode: a finished transaction held here asked for a semi-sync reply, so its commit
+   * waits until the chunk holding it is durable. The caller `flush`es once nothing more is
+   * readable (commits that arrived together then share a chunk).
+   */
+  get acksWaiting(): boolean {
+    return this.ackInReady;
   }
 
   /** File and offset just past the last event received. */
@@ -157,6 +173,7 @@ export class Chunker {
         out.push(this.finishSpill());
       } else {
         if (this.ready.length === 0) this.readySinceMs = nowMs;
+        if (this.open.some((e) => e.ackRequested)) this.ackInReady = true;
         this.finished(this.open);
         this.ready.push(...this.open);
         this.readyBytes += this.openBytes;
@@ -234,6 +251,7 @@ export class Chunker {
     this.open = [];
     this.readyBytes = 0;
     this.openBytes = 0;
+    this.ackInReady = false;
   }
 
   tick(nowMs: number): Chunk[] {
@@ -250,6 +268,7 @@ export class Chunker {
     const events = this.ready;
     this.ready = [];
     this.readyBytes = 0;
+    this.ackInReady = false;
     const first = events[0]!;
     const last = events[events.length - 1]!;
     const gtids = events.filter((e) => e.gtid !== undefined);

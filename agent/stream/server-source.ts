@@ -1,4 +1,5 @@
 import mysql from 'mysql2/promise';
+import { ServerConfigError } from '../errors.js';
 import { connectionFailure } from '../preflight.js';
 import type { BinlogFile, BinlogSource, BinlogStream, EndedSession, ServerPosition } from '../ports/binlog-source.js';
 import { openBinlogStream } from '../protocol/replication-client.js';
@@ -13,6 +14,13 @@ export interface ServerSourceOptions {
   heartbeatMs: number;
   /** Bytes read from the server ahead of the chunker before the socket is paused. @default 2 MiB */
   readAheadBytes?: number;
+  /** Dump as a semi-synchronous replica (lossless mode): events may ask for `ack`. @default false */
+  semiSync?: boolean;
+  /**
+   * With `semiSync`: when the primary does not run semi-sync, stream asynchronously instead of
+   * failing, telling this callback each time a dump opens so. Unset: the dump fails (ServerConfigError).
+   */
+  onSemiSyncUnavailable?: (err: ServerConfigError) => void;
 }
 
 /** Seconds the fence's `SET GLOBAL read_only` waits for a lock before it fails (and sessions are ended). */
@@ -93,19 +101,30 @@ export class ServerBinlogSource implements BinlogSource {
   }
 
   async stream(from: { file: string; pos: number }): Promise<BinlogStream> {
-    const s = await openBinlogStream({
-      host: this.opts.host,
-      port: this.opts.port,
-      user: this.opts.user,
-      password: this.opts.password,
-      serverId: this.opts.serverId,
-      start: { file: from.file, position: from.pos },
-      heartbeatMs: this.opts.heartbeatMs,
-      highWaterMarkBytes: this.opts.readAheadBytes ?? 2 * 1024 * 1024,
+    const open = (semiSync: boolean) =>
+      openBinlogStream({
+        host: this.opts.host,
+        port: this.opts.port,
+        user: this.opts.user,
+        password: this.opts.password,
+        serverId: this.opts.serverId,
+        start: { file: from.file, position: from.pos },
+        heartbeatMs: this.opts.heartbeatMs,
+        highWaterMarkBytes: this.opts.readAheadBytes ?? 2 * 1024 * 1024,
+        semiSync,
+      });
+    const semiSync = this.opts.semiSync ?? false;
+    const fallback = this.opts.onSemiSyncUnavailable;
+    const s = await open(semiSync).catch((err: unknown) => {
+      if (!(semiSync && fallback && err instanceof ServerConfigError)) throw err;
+      fallback(err);
+      return open(false);
     });
     return {
       [Symbol.asyncIterator]: () => s,
       close: async () => s.close(),
+      ack: (file, end) => s.ack(file, end),
+      hasBuffered: () => s.hasBuffered,
     };
   }
 

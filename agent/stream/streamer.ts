@@ -3,10 +3,11 @@ import { performance } from 'node:perf_hooks';
 import { FencedError, LeaseHeldError, ConditionFailedError, NotPrimaryError, SelfFencedError, StopCutShortError } from '../errors.js';
 import { binlogPrefix, parseChunkKey, stagingPrefix } from '../keys.js';
 import type { Logger } from '../log.js';
-import type { BinlogSource, EndedSession, StreamEvent } from '../ports/binlog-source.js';
+import type { BinlogSource, BinlogStream, EndedSession, StreamEvent } from '../ports/binlog-source.js';
 import type { ObjectStore } from '../ports/object-store.js';
 import { isRetryable, retrying, sleep, type Backoff } from '../retry.js';
 import { GtidPosition } from '../binlog/gtid-position.js';
+import { PendingAcks } from './acks.js';
 import { Chunker, type ChunkerEvent } from './chunker.js';
 import { ClusterStateRepo, primaryKey, type ClusterState, type DurablePosition, type PrimaryIdentity } from '../cluster/repo.js';
 import { describePrimary } from '../cluster/state.js';
@@ -147,6 +148,10 @@ export class Streamer {
   private resumeAt = { file: '', pos: 0 };
   /** The GTID position at `resumeAt`, as far as the stream has told it. */
   private resumeGtid = '';
+  /** Lossless mode: semi-sync replies the primary asked for, sent once the durable position covers them. */
+  private readonly acks = new PendingAcks();
+  /** The dump semi-sync replies go to. */
+  private acking: BinlogStream | undefined;
 
   constructor(private readonly opts: StreamerOptions) {}
 
@@ -459,6 +464,7 @@ export class Streamer {
         ...(this.opts.backoff ? { backoff: this.opts.backoff } : {}),
         ...(this.opts.now ? { now: this.opts.now } : {}),
         ...(this.opts.giveUp ? { giveUp: this.opts.giveUp } : {}),
+        onDurable: (position) => this.acknowledge(position),
         // an advance refused for a newer epoch fences now, not when the stream next submits
         onFatal: (err) => {
           if (isFencing(err)) this.fail(err);
@@ -506,6 +512,19 @@ export class Streamer {
     } finally {
       stopHeartbeat?.();
       this.shipper?.stop();
+    }
+  }
+
+  /**
+   * The durable position moved: answer, in order, the semi-sync requests it covers. A reply that
+   * cannot be sent (the dump is down) is dropped: a later reply covers it, as the primary wakes
+   * every commit up to the position it is told.
+   */
+  private acknowledge(durable: DurablePosition): void {
+    if (this.acks.size === 0) return;
+    for (const p of this.acks.covered({ file: durable.file, end: durable.end })) {
+      const sent = this.acking?.ack?.(p.file, p.end) ?? false;
+      if (!sent) this.opts.log.debug({ file: p.file, end: p.end }, 'semi-sync reply not sent: the dump is down');
     }
   }
 
@@ -589,6 +608,7 @@ export class Streamer {
     };
     const stream = await this.opts.source.stream(this.resumeAt);
     this.current = stream;
+    this.acking = stream;
     if (this.stopping) await stream.close();
     const timer = setInterval(() => void submit(chunker.tick(this.now())).catch(() => undefined), Math.max(5, Math.min(50, this.opts.chunkMaxAgeMs / 2)));
     try {
@@ -597,7 +617,10 @@ export class Streamer {
         else if (ev.logPos > 0) this.lastSeen = { file: ev.file, pos: ev.logPos };
         // artificial events (a re-sent FORMAT_DESCRIPTION) still tell the classifier the format
         const c = classifier.classify(ev);
-        if (ev.artificial) continue;
+        if (ev.artificial) {
+          if (chunker.acksWaiting && !stream.hasBuffered?.()) await submit(chunker.flush());
+          continue;
+        }
         const chunkerEvent: ChunkerEvent = {
           file: ev.file,
           start: ev.start!,
@@ -608,8 +631,12 @@ export class Streamer {
           serverId: ev.serverId,
           ...(c.gtid ? { gtid: c.gtid } : {}),
           ...(c.gtidList !== undefined ? { gtidList: c.gtidList } : {}),
+          ...(ev.ackRequested ? { ackRequested: true } : {}),
         };
+        if (ev.ackRequested) this.acks.requested({ file: ev.file, end: ev.end! });
         const cut = chunker.push(chunkerEvent, this.now());
+        // lossless: a commit waits for the chunk that holds it; cut once nothing more is readable
+        if (chunker.acksWaiting && !stream.hasBuffered?.()) cut.push(...chunker.flush());
         // wait only when something was cut: that is where the shipper pushes back
         if (cut.length > 0) await submit(cut);
         if (this.stopping) break;
@@ -625,6 +652,7 @@ export class Streamer {
     } finally {
       clearInterval(timer);
       this.current = undefined;
+      if (this.acking === stream) this.acking = undefined;
       await stream.close().catch(() => undefined);
     }
   }
