@@ -31,9 +31,9 @@ describe('status and verify', () => {
       for (let i = 0; i < 6; i++) {
         await server.query(`CREATE TABLE app.t${i} (id INT PRIMARY KEY)`);
         await server.query(`INSERT INTO app.t${i} VALUES (1), (2)`);
-        await sleep(250); // past the 50 ms chunk age even on a loaded machine: several chunks
+        // durable before the next write: one chunk per table however loaded the machine is
+        await waitCaughtUp(server, repo);
       }
-      await waitCaughtUp(server, repo);
       await sleep(300); // one more heartbeat records the server position
       const status = await runCli(['status', '--json'], { env });
       assert.equal(status.code, 0, status.stderr);
