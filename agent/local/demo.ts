@@ -164,7 +164,7 @@ async function main(): Promise<number> {
     say(`      acknowledged ${before.length}   durable ${durable.length}   present ${presentBefore}   lost ${lost.length}`);
     say(`      after the failover: ${after.length} rows acknowledged by the new primary, ${after.length - missingAfter.length} present`);
     say(`      kill -9 → first write accepted at the endpoint: ${secs(resumedAt! - killedAt)}`);
-    if (lost.length > 0) say(`      the ${lost.length} lost rows were acknowledged after the last durable chunk: the lag window. Lossless mode (`lossless: strict`, off by default; the demo runs without it) acknowledges a commit only once it is durable.`);
+    if (lost.length > 0) say(`      the ${lost.length} lost rows were acknowledged after the last durable chunk: the lag window. Lossless mode (lossless: strict, off by default; the demo runs without it) acknowledges a commit only once it is durable.`);
 
     say('[5/5] squirrel verify: both epochs\' chains, SHA-256 of every chunk, CRC32 of every event');
     writer.unpause();
