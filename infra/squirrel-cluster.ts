@@ -11,7 +11,7 @@ import * as route53 from 'aws-cdk-lib/aws-route53';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { envNames } from '../lambdas/aws-wiring.js';
-import { ClusterStorage } from './cluster-storage.js';
+import { ClusterStorage, type ClusterStorageProps } from './cluster-storage.js';
 import { ControlFunctions } from './control-functions.js';
 import { DatabaseHost } from './database-host.js';
 import { grantCompute, grantEndpoint, grantSecondaryIpEndpoint } from './private/control-grants.js';
@@ -42,7 +42,8 @@ export interface SquirrelClusterAttributes {
   readonly bucketKeyArn?: string;
 }
 
-export interface SquirrelClusterProps {
+/** The storage props (bucket, key, table, Object Lock, lifecycle) are ClusterStorage's, passed on as they are. */
+export interface SquirrelClusterProps extends Omit<ClusterStorageProps, 'clusterId' | 'prefix' | 'accessLogsBucket'> {
   /** The cluster's id (`SQUIRREL_CLUSTER_ID` of its agents): 1-63 letters, digits, `_ . -`. */
   readonly clusterId: string;
   /** The key prefix of the cluster's objects in the bucket (`SQUIRREL_PREFIX`): empty, or ending in `/`. @default '' */
@@ -86,18 +87,6 @@ export interface SquirrelClusterProps {
    * @default none: the Route 53 record `<clusterId>.<recordDomain>`
    */
   readonly endpointAddress?: string;
-  /** An existing bucket for chunks and base backups. @default a new one (see ClusterStorage) */
-  readonly bucket?: s3.IBucket;
-  /** The SSE-KMS key of an existing `bucket`. @default none */
-  readonly bucketKey?: kms.IKey;
-  /** An existing state table (`pk`, `sk` strings). @default a new one */
-  readonly table?: dynamodb.ITable;
-  /** Object Lock with this default retention on the new bucket. @default no Object Lock */
-  readonly objectLockRetention?: s3.ObjectLockRetention;
-  /** Staging uploads left behind expire after this. @default 7 days */
-  readonly stagingExpiry?: Duration;
-  /** Incomplete multipart uploads are aborted after this. @default 2 days */
-  readonly abortIncompleteUploadsAfter?: Duration;
   /** A heartbeat older than this is stale. @default 60 s */
   readonly staleAfter?: Duration;
   /** How often the heartbeat check runs, in whole minutes. @default 1 minute */
