@@ -3,7 +3,7 @@ import { parseChunkKey } from './keys.js';
 import type { Logger } from './log.js';
 import type { ObjectInfo, ObjectStore, StoredObject } from './ports/object-store.js';
 import type { StateStore } from './ports/state-store.js';
-import { ClusterStateRepo, type ClusterState, type DurablePosition } from './cluster/repo.js';
+import { ClusterStateRepo, type AgentReport, type ClusterState, type DurablePosition } from './cluster/repo.js';
 
 /**
  * The agent's metrics, written as lines in CloudWatch's embedded metric format (EMF): one JSON
@@ -28,7 +28,11 @@ export const metricUnits = {
   HeartbeatOk: 'None',
   /** Age of the newest complete base backup; left out while none is known. */
   BackupAgeSeconds: 'Seconds',
-  /** Always 0: lossless (semi-sync) mode is not built, so nothing can fall back from it yet. */
+  /**
+   * Lossless mode: times the primary fell back to asynchronous commits in the interval, as its
+   * `Rpl_semi_sync_master_no_times` grew between the agent's readings (the first reading is the
+   * base). 0 while nothing fell back, and always with lossless off.
+   */
   SemiSyncFallback: 'Count',
 } as const;
 
@@ -79,13 +83,20 @@ export class MetricsRecorder {
   private lastOkAtMs: number | undefined;
   private lastAnswerOk = false;
   private backupCompletedAtMs: number | undefined;
+  /** The primary's fallback count at the previous report (undefined: no report yet). */
+  private fallbacksSeen: number | undefined;
+  private fallbacks = 0;
 
   /** @param sinceMs when the first interval begins (the agent's start) */
   constructor(private sinceMs: number) {}
 
-  /** A lease renewal was sent, carrying the streamer's lag. */
-  heartbeatSent(lagSeconds: number): void {
-    this.lagMax = Math.max(this.lagMax ?? 0, lagSeconds);
+  /** A lease renewal was sent, carrying the streamer's lag and, in lossless mode, the primary's semi-sync state. */
+  heartbeatSent(report: Pick<AgentReport, 'lagSeconds' | 'semiSync'>): void {
+    this.lagMax = Math.max(this.lagMax ?? 0, report.lagSeconds ?? 0);
+    const semiSync = report.semiSync;
+    if (!semiSync || semiSync.status === 'unknown') return;
+    if (this.fallbacksSeen !== undefined) this.fallbacks += Math.max(0, semiSync.fallbacks - this.fallbacksSeen);
+    this.fallbacksSeen = semiSync.fallbacks;
   }
 
   /**
@@ -123,13 +134,14 @@ export class MetricsRecorder {
       ChunkBytes: this.chunkBytes,
       HeartbeatOk: this.lastAnswerOk && this.lastOkAtMs !== undefined && this.lastOkAtMs >= this.sinceMs ? 1 : 0,
       ...(this.backupCompletedAtMs !== undefined ? { BackupAgeSeconds: Math.max(0, Math.round((nowMs - this.backupCompletedAtMs) / 1000)) } : {}),
-      SemiSyncFallback: 0,
+      SemiSyncFallback: this.fallbacks,
     };
     this.sinceMs = nowMs;
     this.lagMax = undefined;
     this.behindMax = undefined;
     this.chunks = 0;
     this.chunkBytes = 0;
+    this.fallbacks = 0;
     return values;
   }
 }
@@ -201,14 +213,14 @@ export class MeteredStateRepo extends ClusterStateRepo {
     super(store, clusterId, token);
   }
 
-  override async heartbeat(epoch: number, holder: string, nowMs: number, leaseMs: number, server: ClusterState['server'], lagSeconds = 0): Promise<ClusterState> {
-    this.recorder.heartbeatSent(lagSeconds);
+  override async heartbeat(epoch: number, holder: string, nowMs: number, leaseMs: number, report: AgentReport): Promise<ClusterState> {
+    this.recorder.heartbeatSent(report);
     try {
-      const state = await super.heartbeat(epoch, holder, nowMs, leaseMs, server, lagSeconds);
-      this.recorder.heartbeatAnswered(nowMs, server, state);
+      const state = await super.heartbeat(epoch, holder, nowMs, leaseMs, report);
+      this.recorder.heartbeatAnswered(nowMs, report.server, state);
       return state;
     } catch (err) {
-      this.recorder.heartbeatAnswered(nowMs, server, undefined);
+      this.recorder.heartbeatAnswered(nowMs, report.server, undefined);
       throw err;
     }
   }

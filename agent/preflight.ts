@@ -90,8 +90,27 @@ function quoteAccount(account: { user: string; host: string }): string {
 
 const quoteIdent = (s: string): string => `\`${s.replace(/`/g, '``')}\``;
 
+/** The lossless mode the checks are for (config `lossless`): `off` asks nothing of semi-sync. */
+export type LosslessMode = 'off' | 'strict' | 'best-effort';
+
+export interface EvaluateOptions {
+  /** @default 'off' */
+  lossless?: LosslessMode;
+}
+
+/**
+ * The smallest `rpl_semi_sync_master_timeout` strict mode accepts, in milliseconds: one hour.
+ * A primary falls back to asynchronous commits once a commit has waited this long, so the
+ * timeout must outlast anything that keeps the agent from acknowledging while the primary lives
+ * (an agent restart: seconds; S3 or DynamoDB unreachable: as long as that lasts).
+ */
+export const STRICT_MIN_TIMEOUT_MS = 3_600_000;
+
+/** The timeout preflight suggests for strict mode: 2^32-1 ms (49.7 days), in range on MariaDB and MySQL. */
+export const STRICT_TIMEOUT_MS = '4294967295';
+
 /** One check per requirement, in the order an operator would fix them. */
-export function evaluate(facts: ServerFacts): Check[] {
+export function evaluate(facts: ServerFacts, opts: EvaluateOptions = {}): Check[] {
   const flavour = flavourOf(facts.version);
   const v = (name: string): string | undefined => facts.variables[name];
   const shown = (name: string): string => v(name) ?? 'not set';
@@ -150,6 +169,8 @@ export function evaluate(facts: ServerFacts): Check[] {
   variable('binlog_checksum', 'CRC32', 'fatal', true);
   variable('sync_binlog', '1', 'warn', true);
   variable('innodb_flush_log_at_trx_commit', '1', 'warn', true);
+  const lossless = opts.lossless ?? 'off';
+  if (lossless !== 'off') checks.push(...semiSyncChecks(flavour, facts.variables, lossless));
 
   const privileges = globalPrivileges(facts.grants);
   checks.push(...privilegeChecks(flavour, version, privileges, quoteAccount(facts.account)));
@@ -167,6 +188,64 @@ export function evaluate(facts: ServerFacts): Check[] {
       ? { fix: tables.map((t) => `ALTER TABLE ${quoteIdent(t.schema)}.${quoteIdent(t.table)} ENGINE=InnoDB;`).join('\n'), fixKind: 'sql' as const }
       : {}),
   });
+  return checks;
+}
+
+/**
+ * Lossless mode's requirements on the primary's semi-sync settings (DESIGN.md, replication
+ * protocol facts): on, waiting AFTER_SYNC, waiting with no replica connected, and, in strict
+ * mode, a timeout long enough that commits wait rather than fall back. MariaDB names them
+ * `rpl_semi_sync_master_*`; MySQL 8.0.26+ `rpl_semi_sync_source_*` (its plugin loaded).
+ */
+function semiSyncChecks(flavour: Flavour, variables: Record<string, string>, mode: Exclude<LosslessMode, 'off'>): Check[] {
+  const side = variables.rpl_semi_sync_source_enabled !== undefined || (flavour === 'mysql' && variables.rpl_semi_sync_master_enabled === undefined) ? 'source' : 'master';
+  const name = (what: string): string => `rpl_semi_sync_${side}_${what}`;
+  const found = (what: string): string | undefined => variables[name(what)];
+  const strict = mode === 'strict';
+  const fixOf = (what: string, wanted: string): Pick<Check, 'fix' | 'fixKind' | 'applyNow'> => ({
+    fix: `${name(what)} = ${wanted}`,
+    fixKind: 'my.cnf',
+    applyNow: `SET GLOBAL ${name(what)} = ${/^\d+$/.test(wanted) ? wanted : `'${wanted}'`};`,
+  });
+  const check = (what: string, required: string, ok: boolean, verdict: Verdict, wanted: string, extra: Partial<Check> = {}): Check => ({
+    name: name(what),
+    found: found(what) ?? 'not set',
+    required,
+    verdict: ok ? 'ok' : verdict,
+    ...(ok ? {} : fixOf(what, wanted)),
+    ...extra,
+  });
+  const checks: Check[] = [];
+  if (flavour === 'mysql' && found('enabled') === undefined) {
+    checks.push({
+      name: 'semi-sync plugin',
+      found: 'not loaded',
+      required: 'semisync_source loaded (lossless mode)',
+      verdict: strict ? 'fatal' : 'warn',
+      fix: 'plugin_load_add = semisync_source.so',
+      fixKind: 'my.cnf',
+    });
+  }
+  checks.push(check('enabled', `ON (lossless: ${mode}${strict ? '' : '; else the agent streams asynchronously'})`, isOn(found('enabled')), strict ? 'fatal' : 'warn', 'ON'));
+  const point = (found('wait_point') ?? '').toUpperCase();
+  checks.push(
+    check('wait_point', 'AFTER_SYNC: with AFTER_COMMIT other sessions read a commit before squirrel has it, and a failover then loses what they saw', point === 'AFTER_SYNC', 'fatal', 'AFTER_SYNC'),
+  );
+  checks.push(
+    check(
+      'wait_no_slave',
+      strict ? 'ON: with OFF the primary stops waiting whenever the agent is not connected' : 'ON (OFF: commits stop waiting while the agent reconnects)',
+      isOn(found('wait_no_slave')),
+      strict ? 'fatal' : 'warn',
+      'ON',
+    ),
+  );
+  const timeout = Number(found('timeout') ?? NaN);
+  checks.push(
+    strict
+      ? check('timeout', `>= ${STRICT_MIN_TIMEOUT_MS} ms: commits wait for the agent rather than fall back`, timeout >= STRICT_MIN_TIMEOUT_MS, 'fatal', STRICT_TIMEOUT_MS)
+      : check('timeout', 'any: after it a commit falls back to asynchronous (reported by status and the SemiSyncFallback metric)', true, 'ok', ''),
+  );
   return checks;
 }
 
@@ -256,6 +335,7 @@ const VARIABLES = [
   'binlog_checksum',
   'sync_binlog',
   'innodb_flush_log_at_trx_commit',
+  ...['enabled', 'wait_point', 'wait_no_slave', 'timeout'].flatMap((v) => [`rpl_semi_sync_master_${v}`, `rpl_semi_sync_source_${v}`]),
 ];
 
 const CONNECTION_CODES: Record<string, string> = {

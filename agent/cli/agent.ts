@@ -54,7 +54,7 @@ export function backupDepsFor(
 /** Refuses to start on a server that fails a fatal check; logs the warnings. */
 async function checkServer(config: AgentConfig, log: Logger): Promise<void> {
   const facts = await gatherFacts(config.mysqlUrl, config.serverId ?? (defaults.serverId as number));
-  const checks = evaluate(facts);
+  const checks = evaluate(facts, { lossless: config.lossless ?? 'off' });
   for (const c of checks.filter((c) => c.verdict === 'warn')) log.warn({ check: c.name, found: c.found, required: c.required }, `server check: ${c.name}`);
   const fatal = checks.filter((c) => c.verdict === 'fatal');
   if (fatal.length > 0) {
@@ -120,6 +120,7 @@ export function buildStreamer(
     fenceAction: config.fenceAction ?? (defaults.fenceAction as 'read-only'),
     fenceTimeoutMs: fenceTimeoutMs(config),
     selfFence: config.selfFence ?? (defaults.selfFence as boolean),
+    ...(config.lossless && config.lossless !== 'off' ? { lossless: config.lossless } : {}),
   });
   return { streamer, close: () => source.close() };
 }

@@ -5,7 +5,7 @@ import { planRestore } from '../restore/plan.js';
 import { describePrediction, predictRestore } from '../restore/rto.js';
 import { restoreRates } from '../restore/restore-history.js';
 import { objectStoreFor } from './agent.js';
-import { ClusterStateRepo, type ClusterState } from '../cluster/repo.js';
+import { ClusterStateRepo, type ClusterState, type SemiSyncReport } from '../cluster/repo.js';
 import { openStateStore } from '../wiring.js';
 import { ExitCode, runCommand, withConfigOption } from './command.js';
 
@@ -24,6 +24,8 @@ export interface StatusReport {
   server: ClusterState['server'];
   /** The server the current epoch belongs to. */
   primary: ClusterState['primary'] | null;
+  /** Lossless mode as the agent last reported it; mode `off` when it reports none. */
+  semiSync: SemiSyncReport | { mode: 'off'; enabled: false; status: 'off'; fallbacks: 0 };
 }
 
 /** Pure: the status report from the state item and the current time. */
@@ -44,7 +46,18 @@ export function statusReport(state: ClusterState, nowMs: number): StatusReport {
     bytesBehind,
     server: state.server,
     primary: state.primary ?? null,
+    semiSync: state.semiSync ?? { mode: 'off', enabled: false, status: 'off', fallbacks: 0 },
   };
+}
+
+/** The status line of lossless mode: loud when the primary commits asynchronously. */
+export function describeSemiSync(s: StatusReport['semiSync']): string {
+  if (s.mode === 'off') return 'off (commits do not wait for S3)';
+  const fallbacks = `${s.fallbacks} fallback(s) since the primary started`;
+  if (s.status === 'on') return `${s.mode}: on, commits wait for S3 (${fallbacks})`;
+  if (s.status === 'unknown') return `${s.mode}: not read from the primary yet`;
+  const why = s.enabled ? 'FELL BACK to asynchronous commits' : 'semi-sync is OFF on the primary';
+  return `${s.mode}: ${why} since ${'since' in s ? s.since : '?'}: acknowledged commits may not be in S3, RPO above zero (${fallbacks})`;
 }
 
 /** A restore to latest now: the newest complete backup and the chunks since, timed by rto.ts. */
@@ -102,6 +115,7 @@ export function register(program: Command): void {
           ['primary', r.primary ? `${r.primary.instanceId ? `${r.primary.instanceId} ` : ''}${r.primary.host}:${r.primary.port}` : '(none named)'],
           ['last failover', lastFailover ? `epoch ${lastFailover.epoch} ${lastFailover.result}, started ${lastFailover.startedAt}, endpoint moved ${lastFailover.endpointMovedAt ?? 'never'}` : 'none'],
           ['server at', r.server ? `${r.server.file}:${r.server.pos}` : 'unknown'],
+          ['lossless', describeSemiSync(r.semiSync)],
           ['lag', r.lagSeconds === null ? 'unknown' : `${r.lagSeconds.toFixed(3)} s`],
           ['bytes behind', r.bytesBehind === null ? 'unknown' : String(r.bytesBehind)],
         ];

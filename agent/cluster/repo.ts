@@ -3,10 +3,10 @@ import { ConditionFailedError, FencedError, LeaseHeldError, LeaseLiveError, NotP
 import { clusterPk, epochSk, lastFailoverSk, stateSk } from '../keys.js';
 import type { StateStore, Value } from '../ports/state-store.js';
 import { isOwnAdvance, isOwnClaim, isOwnTimelineStart } from './own-write.js';
-import { describePrimary, fromItem, type ClusterHistory, type ClusterState, type ClusterStatus, type DurablePosition, type Handover, type PrimaryIdentity, type TimelineStart } from './state.js';
+import { describePrimary, fromItem, type AgentReport, type ClusterHistory, type ClusterState, type ClusterStatus, type DurablePosition, type Handover, type PrimaryIdentity, type TimelineStart } from './state.js';
 import { decide, write, type ClusterAction, type RefusalKind } from './transition.js';
 
-export type { ClusterHistory, ClusterState, ClusterStatus, DurablePosition, Handover, PrimaryIdentity, TimelineStart } from './state.js';
+export type { AgentReport, ClusterHistory, ClusterState, ClusterStatus, DurablePosition, Handover, PrimaryIdentity, SemiSyncReport, TimelineStart } from './state.js';
 export { handoverOf, primaryKey } from './state.js';
 
 /**
@@ -304,8 +304,8 @@ export class ClusterStateRepo {
    * Records liveness and what the agent sees of the server, renewing the lease. Idempotent: it
    * changes neither the epoch nor the holder it is conditional on, so its repeat passes too.
    */
-  async heartbeat(epoch: number, holder: string, nowMs: number, leaseMs: number, server: ClusterState['server'], lagSeconds = 0): Promise<ClusterState> {
-    return this.apply({ kind: 'renew', epoch, holder, leaseToken: this.token, leaseMs, server, lagSeconds }, nowMs);
+  async heartbeat(epoch: number, holder: string, nowMs: number, leaseMs: number, report: AgentReport): Promise<ClusterState> {
+    return this.apply({ kind: 'renew', epoch, holder, leaseToken: this.token, leaseMs, report }, nowMs);
   }
 
   /**

@@ -66,6 +66,24 @@ export function describePrimary(p: PrimaryIdentity): string {
  * heartbeat. FAILING_OVER: the next epoch is claimed for a replacement that has not joined yet.
  * RESTORING: the replacement is restoring. FAILED: a workflow gave up; a person decides.
  */
+/**
+ * Lossless mode as the agent last saw it on the primary (`squirrel status` shows it): a commit is
+ * in S3 before it returns only while `status` is `on`. A primary in best-effort mode falls back
+ * to asynchronous commits once one waits past its timeout; squirrel says so rather than hide it.
+ */
+export interface SemiSyncReport {
+  /** The agent's `lossless` setting. */
+  mode: 'strict' | 'best-effort';
+  /** The primary has semi-sync on (`rpl_semi_sync_master_enabled`) and the agent streams as its semi-sync replica. */
+  enabled: boolean;
+  /** `on`: commits wait for the agent; `off`: the primary commits asynchronously (RPO above zero); `unknown`: not read. */
+  status: 'on' | 'off' | 'unknown';
+  /** Times the primary fell back to asynchronous commits since it started (`Rpl_semi_sync_master_no_times`). */
+  fallbacks: number;
+  /** When `status` last changed, as the agent saw it (ISO 8601). */
+  since: string;
+}
+
 export type ClusterStatus = 'HEALTHY' | 'SUSPECT' | 'FAILING_OVER' | 'RESTORING' | 'FAILED';
 
 export interface ClusterState {
@@ -96,6 +114,8 @@ export interface ClusterState {
   server: { file: string; pos: number; at: string } | null;
   /** Seconds from the oldest event not yet durable to the heartbeat (0 when caught up). */
   lagSeconds?: number;
+  /** Lossless mode on the primary, as its agent last reported it (absent: lossless is off). */
+  semiSync?: SemiSyncReport;
   /** Who wrote `durable` (absent on items written before writers were recorded). */
   durableBy?: Writer;
   /** The token of the claim that started the current epoch (absent on older items). */
@@ -107,6 +127,15 @@ export interface ClusterState {
    * were recorded) is read as before: to its newest chunk, with a warning (stream/chain.ts).
    */
   handovers?: Handover[];
+}
+
+/** What a heartbeat records besides the lease: what the agent sees of its server. */
+export interface AgentReport {
+  server: ClusterState['server'];
+  /** @default 0 */
+  lagSeconds?: number;
+  /** Lossless mode only. */
+  semiSync?: SemiSyncReport;
 }
 
 /** The handover of `epoch` among what `state` knows, if any. */
@@ -139,6 +168,7 @@ export function fromItem(clusterId: string, item: Item): ClusterState {
     heartbeatAt: (item.heartbeatAt ?? null) as string | null,
     server: (item.server ?? null) as unknown as ClusterState['server'],
     ...(typeof item.lagSeconds === 'number' ? { lagSeconds: item.lagSeconds } : {}),
+    ...(item.semiSync ? { semiSync: item.semiSync as unknown as SemiSyncReport } : {}),
     ...(item.durableBy ? { durableBy: item.durableBy as unknown as Writer } : {}),
     ...(typeof item.claimToken === 'string' ? { claimToken: item.claimToken } : {}),
     ...(item.handover ? { handovers: [item.handover as unknown as Handover] } : {}),
@@ -169,6 +199,7 @@ export function toFields(state: ClusterState): Record<string, Value> {
     fields.primaryKey = primaryKey(state.primary);
   }
   if (state.lagSeconds !== undefined) fields.lagSeconds = state.lagSeconds;
+  if (state.semiSync) fields.semiSync = state.semiSync as unknown as Value;
   if (state.durableBy) fields.durableBy = state.durableBy as unknown as Value;
   if (state.claimToken !== undefined) fields.claimToken = state.claimToken;
   if (handover) fields.handover = handover as unknown as Value;

@@ -5,6 +5,7 @@ import {
   fromItem,
   primaryKey,
   toFields,
+  type AgentReport,
   type ClusterState,
   type ClusterStatus,
   type DurablePosition,
@@ -69,7 +70,7 @@ export type ClusterAction =
    */
   | { kind: 'take-lease'; epoch: number; holder: string; leaseToken: string; leaseMs: number; primary?: PrimaryIdentity; predecessorToken?: string }
   /** The heartbeat: renews the lease and records what the agent sees of its server. */
-  | { kind: 'renew'; epoch: number; holder: string; leaseToken: string; leaseMs: number; server: ClusterState['server']; lagSeconds: number }
+  | { kind: 'renew'; epoch: number; holder: string; leaseToken: string; leaseMs: number; report: AgentReport }
   | { kind: 'release'; epoch: number; holder: string; leaseToken: string }
   /** Moves the durable position from `previousSeq` to `position`, one chunk at a time. */
   | { kind: 'advance'; holder: string; leaseToken: string; position: DurablePosition; previousSeq: number }
@@ -240,7 +241,15 @@ function effect(action: ClusterAction, nowMs: number): Record<string, Value> {
     case 'take-lease':
       return { leaseHolder: action.holder, leaseToken: action.leaseToken, leaseExpiresAt: nowMs + action.leaseMs, status: 'HEALTHY' };
     case 'renew':
-      return { heartbeatAt: iso(nowMs), leaseExpiresAt: nowMs + action.leaseMs, server: action.server as unknown as Value, lagSeconds: action.lagSeconds, status: 'HEALTHY' };
+      return {
+        heartbeatAt: iso(nowMs),
+        leaseExpiresAt: nowMs + action.leaseMs,
+        server: action.report.server as unknown as Value,
+        lagSeconds: action.report.lagSeconds ?? 0,
+        // lossless off: nothing to report, and a report of an earlier epoch's agent goes
+        semiSync: (action.report.semiSync ?? null) as unknown as Value,
+        status: 'HEALTHY',
+      };
     case 'release':
       return { leaseHolder: '', leaseToken: '', leaseExpiresAt: 0 };
     case 'advance': {

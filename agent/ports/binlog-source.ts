@@ -14,6 +14,18 @@ export interface ServerPosition {
   gtid: string;
 }
 
+/** The primary's semi-sync state (MariaDB `rpl_semi_sync_master_*` and its `Rpl_semi_sync_master_*` status). */
+export interface PrimarySemiSync {
+  /** `rpl_semi_sync_master_enabled`. */
+  enabled: boolean;
+  /** `Rpl_semi_sync_master_status`: commits wait for a semi-sync replica's reply now. */
+  active: boolean;
+  /** `Rpl_semi_sync_master_no_times`: times it fell back to asynchronous commits since it started. */
+  fallbacks: number;
+  /** `Rpl_semi_sync_master_clients`: semi-sync replicas connected. */
+  clients: number;
+}
+
 /** An open dump: events in order until the consumer closes it or the connection fails. */
 export interface BinlogStream extends AsyncIterable<StreamEvent> {
   close(): Promise<void>;
@@ -53,6 +65,8 @@ export interface BinlogSource {
    * READ_ONLY ADMIN (MySQL: SUPER, CONNECTION_ADMIN) still write: see docs/fencing.md.
    */
   setReadOnly(): Promise<void>;
+  /** Lossless mode: the primary's semi-sync settings and status, as it reports them now. */
+  semiSyncStatus?(): Promise<PrimarySemiSync>;
   /** Stops the server (SQL `SHUTDOWN`): every session ends with it. Resolves once it was accepted. */
   shutdown(): Promise<void>;
   /**

@@ -1,7 +1,7 @@
 import mysql from 'mysql2/promise';
 import { ServerConfigError } from '../errors.js';
 import { connectionFailure } from '../preflight.js';
-import type { BinlogFile, BinlogSource, BinlogStream, EndedSession, ServerPosition } from '../ports/binlog-source.js';
+import type { BinlogFile, BinlogSource, BinlogStream, EndedSession, PrimarySemiSync, ServerPosition } from '../ports/binlog-source.js';
 import { openBinlogStream } from '../protocol/replication-client.js';
 
 export interface ServerSourceOptions {
@@ -150,6 +150,21 @@ export class ServerBinlogSource implements BinlogSource {
       }
       throw connectionFailure(err, this.opts);
     }
+  }
+
+  async semiSyncStatus(): Promise<PrimarySemiSync> {
+    // MariaDB and MySQL before 8.0.26 say master; MySQL's newer plugin says source
+    const vars = await this.sql("SHOW GLOBAL VARIABLES WHERE Variable_name IN ('rpl_semi_sync_master_enabled', 'rpl_semi_sync_source_enabled')");
+    const status = await this.sql("SHOW GLOBAL STATUS WHERE Variable_name REGEXP '^Rpl_semi_sync_(master|source)_(status|no_times|clients)$'");
+    const value = (rows: mysql.RowDataPacket[], what: string): string | undefined =>
+      rows.find((r) => String(r.Variable_name).toLowerCase().replace('_source_', '_master_').endsWith(`_master_${what}`))?.Value as string | undefined;
+    const on = (v: string | undefined) => v !== undefined && ['ON', '1'].includes(String(v).toUpperCase());
+    return {
+      enabled: on(value(vars, 'enabled')),
+      active: on(value(status, 'status')),
+      fallbacks: Number(value(status, 'no_times') ?? 0),
+      clients: Number(value(status, 'clients') ?? 0),
+    };
   }
 
   async setReadOnly(): Promise<void> {

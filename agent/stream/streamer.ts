@@ -8,9 +8,10 @@ import type { ObjectStore } from '../ports/object-store.js';
 import { isRetryable, retrying, sleep, type Backoff } from '../retry.js';
 import { GtidPosition } from '../binlog/gtid-position.js';
 import { PendingAcks } from './acks.js';
+import { SemiSyncWatch } from './semi-sync-watch.js';
 import { Chunker, type ChunkerEvent } from './chunker.js';
 import { ClusterStateRepo, primaryKey, type ClusterState, type DurablePosition, type PrimaryIdentity } from '../cluster/repo.js';
-import { describePrimary } from '../cluster/state.js';
+import { describePrimary, type SemiSyncReport } from '../cluster/state.js';
 import { checkLineage } from './lineage.js';
 import { Shipper, type UnstoredChunk } from './shipper.js';
 import type { SpillFactory } from './spill.js';
@@ -82,6 +83,12 @@ export interface StreamerOptions {
    * (`selfFence`); a streamer built without it (in-process tests) does not. @default false
    */
   selfFence?: boolean;
+  /**
+   * Lossless mode (the source dumps as a semi-sync replica): the primary's semi-sync state is read
+   * every `heartbeatIntervalMs`, recorded with each heartbeat (`squirrel status`), and every
+   * fallback to asynchronous commits is logged as an error. Unset: lossless is off.
+   */
+  lossless?: SemiSyncReport['mode'];
 }
 
 /** What the fenced path did to the server (the log line and the exit code report it). */
@@ -152,8 +159,12 @@ export class Streamer {
   private readonly acks = new PendingAcks();
   /** The dump semi-sync replies go to. */
   private acking: BinlogStream | undefined;
+  /** Lossless mode: the primary's semi-sync state, read beside the heartbeat. */
+  private readonly semiSync: SemiSyncWatch | undefined;
 
-  constructor(private readonly opts: StreamerOptions) {}
+  constructor(private readonly opts: StreamerOptions) {
+    if (opts.lossless) this.semiSync = new SemiSyncWatch(opts.lossless, new Date(this.now()).toISOString());
+  }
 
   private now(): number {
     return (this.opts.now ?? Date.now)();
@@ -410,8 +421,11 @@ export class Streamer {
           this.opts.holder,
           this.now(),
           this.opts.leaseMs,
-          seen ? { ...seen, at: new Date(this.now()).toISOString() } : null,
-          this.shipper?.lagSeconds() ?? 0,
+          {
+            server: seen ? { ...seen, at: new Date(this.now()).toISOString() } : null,
+            lagSeconds: this.shipper?.lagSeconds() ?? 0,
+            ...(this.semiSync ? { semiSync: this.semiSync.current } : {}),
+          },
         );
         // renewals may overlap (one hangs, a later one passes): the latest send counts
         if (sentAt > renewedAt) {
@@ -427,13 +441,55 @@ export class Streamer {
     arm();
     void beat();
     const timer = setInterval(() => void beat(), this.opts.heartbeatIntervalMs);
+    const stopWatching = this.watchSemiSync();
     const stop = () => {
       stopped = true;
       clearInterval(timer);
       clearTimeout(deadline);
+      stopWatching();
     };
     this.stopHeartbeat = stop;
     return stop;
+  }
+
+  /**
+   * Lossless mode: reads the primary's semi-sync state every `heartbeatIntervalMs` (the first
+   * time at once), one reading at a time. A fallback is an error in the log: from then on the
+   * primary acknowledges commits that may not be in S3.
+   */
+  private watchSemiSync(): () => void {
+    const watch = this.semiSync;
+    const read = this.opts.source.semiSyncStatus?.bind(this.opts.source);
+    if (!watch || !read) return () => undefined;
+    const { log } = this.opts;
+    let reading = false;
+    const poll = async () => {
+      if (reading) return;
+      reading = true;
+      try {
+        const change = watch.observe(await read(), new Date(this.now()).toISOString());
+        const report = watch.current;
+        if (change === 'fell-back') {
+          log.error(
+            { semiSync: report },
+            `lossless=${report.mode}: the primary fell back to asynchronous commits (${report.fallbacks} fallback(s) since it started): commits it acknowledges may not be in S3, RPO is above zero until semi-sync resumes`,
+          );
+        } else if (change === 'found-off' && !report.enabled) {
+          log.error({ semiSync: report }, `lossless=${report.mode}: the primary has semi-sync off (rpl_semi_sync_master_enabled=OFF): commits are asynchronous and may not be in S3, RPO is above zero`);
+        } else if (change === 'found-off') {
+          log.warn({ semiSync: report }, `lossless=${report.mode}: the primary commits asynchronously for now (it fell back before the agent came); semi-sync resumes once the agent has caught up`);
+        } else if (change === 'resumed') {
+          log.warn({ semiSync: report }, `lossless=${report.mode}: semi-sync resumed: commits wait for S3 again`);
+        }
+      } catch (err) {
+        log.warn({ err: (err as Error).message }, 'lossless: reading the primary\'s semi-sync status failed');
+      } finally {
+        reading = false;
+      }
+    };
+    void poll();
+    const timer = setInterval(() => void poll(), this.opts.heartbeatIntervalMs);
+    return () => clearInterval(timer);
   }
 
   /** Runs until stopped or a fatal error; resolves with the reason (never rejects). */

@@ -158,7 +158,6 @@ export class Observability extends Construct {
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
       evaluationPeriods: 1,
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      // lossless mode is not built yet: the agent always reports 0, so this alarm stays OK until it is
       alarmDescription: `${props.clusterId}: the primary fell back from semi-sync to asynchronous commits: acknowledged commits may not be in S3`,
     }, true);
 

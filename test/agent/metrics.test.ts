@@ -82,9 +82,9 @@ describe('agent metrics (CloudWatch embedded metric format)', () => {
   it('reports the largest lag and bytes behind of the interval, counts chunks since the last line, then starts over', () => {
     const r = new MetricsRecorder(t0);
     const state = (end: number) => ({ durable: { file: 'b.000001', end } }) as never;
-    r.heartbeatSent(0.4);
+    r.heartbeatSent({ lagSeconds: 0.4 });
     r.heartbeatAnswered(t0 + 1000, { file: 'b.000001', pos: 5000 }, state(1000));
-    r.heartbeatSent(2.5);
+    r.heartbeatSent({ lagSeconds: 2.5 });
     r.heartbeatAnswered(t0 + 2000, { file: 'b.000001', pos: 6000 }, state(5500));
     r.chunkStored(4000);
     r.chunkStored(500);
@@ -131,13 +131,13 @@ describe('agent metrics (CloudWatch embedded metric format)', () => {
     };
     const repo = new MeteredStateRepo(store, 'shop', undefined, r);
     await repo.claimFirstEpoch({ file: 'b.000001', pos: 4, gtid: '' }, 'agent', t0, 15_000);
-    await repo.heartbeat(1, 'agent', t0 + 1000, 15_000, { file: 'b.000001', pos: 804, at: new Date(t0).toISOString() }, 1.5);
+    await repo.heartbeat(1, 'agent', t0 + 1000, 15_000, { server: { file: 'b.000001', pos: 804, at: new Date(t0).toISOString() }, lagSeconds: 1.5 });
     let v = r.take(t0 + 2000);
     assert.equal(v.HeartbeatOk, 1);
     assert.equal(v.DurableLagSeconds, 1.5);
     assert.equal(v.BytesBehind, 800); // nothing durable yet: all of the file read so far
     down = true;
-    await assert.rejects(repo.heartbeat(1, 'agent', t0 + 3000, 15_000, null, 0));
+    await assert.rejects(repo.heartbeat(1, 'agent', t0 + 3000, 15_000, { server: null }));
     v = r.take(t0 + 4000);
     assert.equal(v.HeartbeatOk, 0);
   });

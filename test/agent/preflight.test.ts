@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { AuthenticationError, ConnectionError } from '../../agent/errors.js';
 import { freePort } from '../../agent/server/free-port.js';
 import { MariaDbServer } from '../../agent/server/mariadb.js';
-import { evaluate, formatReport, gatherFacts, globalPrivileges, hasFatal, type Check, type ServerFacts } from '../../agent/preflight.js';
+import { evaluate, formatReport, gatherFacts, globalPrivileges, hasFatal, STRICT_MIN_TIMEOUT_MS, type Check, type ServerFacts } from '../../agent/preflight.js';
 import { runCli } from '../harness/cli.js';
 
 const AGENT_ID = 4_000_000_001;
@@ -137,6 +137,58 @@ describe('preflight: evaluate', () => {
   });
 });
 
+
+describe('preflight: lossless mode (semi-sync)', () => {
+  /** MariaDB's semi-sync defaults: off, AFTER_COMMIT, waits with no replica, 10 s. */
+  const defaults = { rpl_semi_sync_master_enabled: 'OFF', rpl_semi_sync_master_wait_point: 'AFTER_COMMIT', rpl_semi_sync_master_wait_no_slave: 'ON', rpl_semi_sync_master_timeout: '10000' };
+  const ready = { ...defaults, rpl_semi_sync_master_enabled: 'ON', rpl_semi_sync_master_wait_point: 'AFTER_SYNC' };
+
+  it('asks nothing of semi-sync with lossless off', () => {
+    assert.deepEqual(notOk(evaluate(withVars(defaults))), []);
+    assert.ok(!evaluate(withVars(defaults)).some((c) => c.name.startsWith('rpl_semi_sync')));
+  });
+
+  it('strict: MariaDB defaults are fatal, each with the line to set and the statement that applies it now', () => {
+    const checks = evaluate(withVars(defaults), { lossless: 'strict' });
+    assert.deepEqual(notOk(checks), [
+      { name: 'rpl_semi_sync_master_enabled', verdict: 'fatal' },
+      { name: 'rpl_semi_sync_master_wait_point', verdict: 'fatal' },
+      { name: 'rpl_semi_sync_master_timeout', verdict: 'fatal' },
+    ]);
+    assert.match(byName(checks, 'rpl_semi_sync_master_wait_point').required, /AFTER_COMMIT other sessions read a commit before squirrel has it/);
+    const report = formatReport(checks, 'mariadb');
+    assert.match(report, /\[mariadbd\]\n {2}rpl_semi_sync_master_enabled = ON\n {2}rpl_semi_sync_master_wait_point = AFTER_SYNC\n {2}rpl_semi_sync_master_timeout = 4294967295\n/);
+    assert.match(report, /SET GLOBAL rpl_semi_sync_master_wait_point = 'AFTER_SYNC';/);
+    assert.match(report, /SET GLOBAL rpl_semi_sync_master_timeout = 4294967295;/);
+  });
+
+  it('strict: a timeout of an hour or more, waiting with no replica, AFTER_SYNC pass', () => {
+    assert.deepEqual(notOk(evaluate(withVars({ ...ready, rpl_semi_sync_master_timeout: String(STRICT_MIN_TIMEOUT_MS) }), { lossless: 'strict' })), []);
+    assert.deepEqual(notOk(evaluate(withVars({ ...ready, rpl_semi_sync_master_timeout: String(STRICT_MIN_TIMEOUT_MS - 1) }), { lossless: 'strict' })), [{ name: 'rpl_semi_sync_master_timeout', verdict: 'fatal' }]);
+    assert.deepEqual(notOk(evaluate(withVars({ ...ready, rpl_semi_sync_master_timeout: '4294967295', rpl_semi_sync_master_wait_no_slave: 'OFF' }), { lossless: 'strict' })), [
+      { name: 'rpl_semi_sync_master_wait_no_slave', verdict: 'fatal' },
+    ]);
+  });
+
+  it('best-effort: AFTER_COMMIT is still refused; semi-sync off and not waiting with no replica are warnings; any timeout', () => {
+    assert.deepEqual(notOk(evaluate(withVars(defaults), { lossless: 'best-effort' })), [
+      { name: 'rpl_semi_sync_master_enabled', verdict: 'warn' },
+      { name: 'rpl_semi_sync_master_wait_point', verdict: 'fatal' },
+    ]);
+    assert.deepEqual(notOk(evaluate(withVars({ ...ready, rpl_semi_sync_master_wait_no_slave: 'OFF' }), { lossless: 'best-effort' })), [{ name: 'rpl_semi_sync_master_wait_no_slave', verdict: 'warn' }]);
+  });
+
+  it("MySQL 8.0.26+: checks the plugin's rpl_semi_sync_source_* names, and asks for the plugin when it is not loaded", () => {
+    const mysql: ServerFacts = { ...good, version: '8.0.36', variables: { ...good.variables, gtid_mode: 'ON', enforce_gtid_consistency: 'ON' } };
+    const source = { rpl_semi_sync_source_enabled: 'ON', rpl_semi_sync_source_wait_point: 'AFTER_SYNC', rpl_semi_sync_source_wait_no_slave: 'ON', rpl_semi_sync_source_timeout: '10000' };
+    const lossless = (vars: Record<string, string>) => evaluate({ ...mysql, variables: { ...mysql.variables, ...vars } }, { lossless: 'strict' }).filter((c) => /semi/.test(c.name));
+    assert.deepEqual(notOk(lossless(source)), [{ name: 'rpl_semi_sync_source_timeout', verdict: 'fatal' }]);
+    const missing = lossless({});
+    assert.equal(byName(missing, 'semi-sync plugin').fix, 'plugin_load_add = semisync_source.so');
+    assert.equal(byName(missing, 'rpl_semi_sync_source_enabled').verdict, 'fatal');
+  });
+});
+
 describe('preflight: globalPrivileges', () => {
   const table: { grants: string[]; has: string[]; lacks?: string[] }[] = [
     { grants: ['GRANT ALL PRIVILEGES ON *.* TO `root`@`localhost` WITH GRANT OPTION'], has: ['ALL'] },
@@ -218,6 +270,25 @@ describe('preflight against real servers', () => {
       await server.query("SET GLOBAL binlog_format = 'ROW'");
     }
     assert.equal((await preflight(server.url)).code, 0);
+  });
+
+  it('--lossless strict checks the semi-sync settings: exits 1 on MariaDB\'s defaults, 0 once they are set', async () => {
+    const r = await preflight(server.url, '--lossless', 'strict');
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stdout, /rpl_semi_sync_master_wait_point\s+AFTER_COMMIT\s+AFTER_SYNC: with AFTER_COMMIT other.*FATAL/);
+    assert.match(r.stdout, /SET GLOBAL rpl_semi_sync_master_enabled = 'ON';/);
+    const set = ["rpl_semi_sync_master_enabled = ON", "rpl_semi_sync_master_wait_point = 'AFTER_SYNC'", 'rpl_semi_sync_master_timeout = 4294967295'];
+    try {
+      for (const v of set) await server.query(`SET GLOBAL ${v}`);
+      const ok = await preflight(server.url, '--lossless', 'strict', '--json');
+      assert.equal(ok.code, 0, ok.stdout);
+      assert.equal(verdicts(ok.stdout).rpl_semi_sync_master_timeout, 'ok');
+    } finally {
+      await server.query("SET GLOBAL rpl_semi_sync_master_enabled = OFF, rpl_semi_sync_master_wait_point = 'AFTER_COMMIT', rpl_semi_sync_master_timeout = 10000");
+    }
+    const bogus = await preflight(server.url, '--lossless', 'bogus');
+    assert.equal(bogus.code, 2);
+    assert.match(bogus.stderr, /Allowed choices are strict, best-effort, off/);
   });
 
   it('finds binlog_row_image=MINIMAL fatal', async () => {

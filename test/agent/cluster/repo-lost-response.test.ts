@@ -124,7 +124,7 @@ function lostResponseSuite(name: string, open: () => Fixture): void {
       const repo = new ClusterStateRepo(fx.lossy, id);
       const lostBefore = fx.lost();
       await repo.acquireLease(1, 'b', 2000, 100);
-      assert.equal((await repo.heartbeat(1, 'b', 2050, 100, null)).leaseExpiresAt, 2150);
+      assert.equal((await repo.heartbeat(1, 'b', 2050, 100, { server: null })).leaseExpiresAt, 2150);
       await repo.releaseLease(1, 'b');
       assert.equal(fx.lost() - lostBefore, 3);
       assert.equal((await repo.read())?.leaseHolder, '');

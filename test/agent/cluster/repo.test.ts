@@ -62,7 +62,7 @@ describe('cluster state', () => {
     // the control plane claims epoch 2
     await store.update(clusterPk('c1'), stateSk, { epoch: 2, durableSeq: 0, leaseHolder: 'new' }, { field: 'epoch', eq: 1 });
     await assert.rejects(repo.advance('a', pos(2, 200)), (e: unknown) => e instanceof FencedError && e.currentEpoch === 2 && e.ownEpoch === 1);
-    await assert.rejects(repo.heartbeat(1, 'a', 1100, 100, null), FencedError);
+    await assert.rejects(repo.heartbeat(1, 'a', 1100, 100, { server: null }), FencedError);
     await assert.rejects(repo.acquireLease(1, 'a', 1200, 100), FencedError);
     assert.equal((await repo.read())?.durable?.seq, 1);
   });
@@ -72,7 +72,7 @@ describe('cluster state', () => {
     await repo.claimFirstEpoch(start, 'a', 1000, 100);
     await repo.acquireLease(1, 'b', 2000, 100);
     await assert.rejects(repo.advance('a', pos(1, 100)), LeaseHeldError);
-    await assert.rejects(repo.heartbeat(1, 'a', 2001, 100, null), LeaseHeldError);
+    await assert.rejects(repo.heartbeat(1, 'a', 2001, 100, { server: null }), LeaseHeldError);
   });
 
   it('claims the next epoch once, fencing the old one, and keeps the durable position', async () => {

@@ -87,9 +87,9 @@ const rows: Row[] = [
   { name: 'the named primary\'s agent may not take an epoch whose timeline has not begun', state: pendingForB, action: take({ epoch: 3, primary: b, holder: 'hb', leaseToken: 'tb' }), now: 20_000, expect: 'start-pending' },
   { name: 'another server\'s agent is told it is not the primary of a pending epoch', state: pendingForB, action: take({ epoch: 3 }), now: 20_000, expect: 'not-primary' },
   { name: 'any agent may take an epoch whose claim named no primary', state: { ...released, primary: undefined }, action: take({ primary: b }), now: 1, expect: { leaseHolder: 'h' } },
-  { name: 'renewing by the holding process', state: healthy, action: { kind: 'renew', epoch: 2, holder: 'h', leaseToken: 't1', leaseMs: 1000, server: null, lagSeconds: 0 }, now: 9_500, expect: { leaseExpiresAt: 10_500 } },
-  { name: 'renewing by a process that lost the lease', state: { ...healthy, leaseToken: 't2' }, action: { kind: 'renew', epoch: 2, holder: 'h', leaseToken: 't1', leaseMs: 1000, server: null, lagSeconds: 0 }, now: 9_500, expect: 'lease-held' },
-  { name: 'renewing in a fenced epoch', state: claimedForB, action: { kind: 'renew', epoch: 2, holder: 'h', leaseToken: 't1', leaseMs: 1000, server: null, lagSeconds: 0 }, now: 9_500, expect: 'fenced' },
+  { name: 'renewing by the holding process', state: healthy, action: { kind: 'renew', epoch: 2, holder: 'h', leaseToken: 't1', leaseMs: 1000, report: { server: null } }, now: 9_500, expect: { leaseExpiresAt: 10_500 } },
+  { name: 'renewing by a process that lost the lease', state: { ...healthy, leaseToken: 't2' }, action: { kind: 'renew', epoch: 2, holder: 'h', leaseToken: 't1', leaseMs: 1000, report: { server: null } }, now: 9_500, expect: 'lease-held' },
+  { name: 'renewing in a fenced epoch', state: claimedForB, action: { kind: 'renew', epoch: 2, holder: 'h', leaseToken: 't1', leaseMs: 1000, report: { server: null } }, now: 9_500, expect: 'fenced' },
   { name: 'releasing', state: healthy, action: { kind: 'release', epoch: 2, holder: 'h', leaseToken: 't1' }, now: 0, expect: { leaseHolder: '', leaseToken: '' } },
   // the durable position
   { name: 'advancing one chunk', state: healthy, action: advance(), now: 0, expect: { durableSeq: 4, durable: pos(2, 4), durableBy: { holder: 'h', token: 't1' } } },
@@ -111,7 +111,7 @@ const rows: Row[] = [
   { name: 'a workflow marks a stale cluster SUSPECT', state: healthy, action: { kind: 'set-status', epoch: 2, from: 'HEALTHY', to: 'SUSPECT' }, now: 0, expect: { status: 'SUSPECT' } },
   { name: 'a status change from a status that moved first', state: healthy, action: { kind: 'set-status', epoch: 2, from: 'SUSPECT', to: 'FAILED' }, now: 0, expect: 'status-changed' },
   { name: 'a status change that is not in the table', state: { ...healthy, status: 'FAILING_OVER' }, action: { kind: 'set-status', epoch: 2, from: 'FAILING_OVER', to: 'HEALTHY' }, now: 0, expect: 'not-allowed' },
-  { name: 'the renewal of a SUSPECT cluster\'s agent makes it HEALTHY again', state: { ...healthy, status: 'SUSPECT' }, action: { kind: 'renew', epoch: 2, holder: 'h', leaseToken: 't1', leaseMs: 1000, server: null, lagSeconds: 0 }, now: 0, expect: { status: 'HEALTHY' } },
+  { name: 'the renewal of a SUSPECT cluster\'s agent makes it HEALTHY again', state: { ...healthy, status: 'SUSPECT' }, action: { kind: 'renew', epoch: 2, holder: 'h', leaseToken: 't1', leaseMs: 1000, report: { server: null } }, now: 0, expect: { status: 'HEALTHY' } },
 ];
 
 describe('cluster state transitions', () => {

@@ -6,7 +6,10 @@ import { ServerConfigError } from '../../../agent/errors.js';
 import { silentLogger } from '../../../agent/log.js';
 import type { ObjectStore } from '../../../agent/ports/object-store.js';
 import { sleep } from '../../../agent/retry.js';
-import { ClusterStateRepo } from '../../../agent/cluster/repo.js';
+import { ClusterStateRepo, type ClusterState } from '../../../agent/cluster/repo.js';
+import { describeSemiSync, statusReport } from '../../../agent/cli/status.js';
+import { MetricsRecorder } from '../../../agent/metrics.js';
+import { capturingLogger } from '../../harness/log.js';
 import { openStateStore } from '../../../agent/wiring.js';
 import type { MariaDbServer } from '../../../agent/server/mariadb.js';
 import { withMariaDb } from '../../harness/mariadb.js';
@@ -60,6 +63,17 @@ async function commit(server: MariaDbServer, v: string): Promise<{ seq: number; 
 async function semiSyncStatus(server: MariaDbServer): Promise<Record<string, string>> {
   const rows = await server.query<{ Variable_name: string; Value: string }[]>("SHOW GLOBAL STATUS LIKE 'Rpl_semi_sync_master_%'");
   return Object.fromEntries(rows.map((r) => [r.Variable_name, String(r.Value)]));
+}
+
+/** Reads the state item until `ok` holds (the heartbeat records the semi-sync state every 200 ms). */
+async function waitForState(repo: ClusterStateRepo, ok: (s: ClusterState) => boolean, timeoutMs = 15_000): Promise<ClusterState> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const state = await repo.read();
+    if (state && ok(state)) return state;
+    if (Date.now() > deadline) throw new Error(`the state item did not reach the expected semi-sync state in ${timeoutMs} ms: ${JSON.stringify(state?.semiSync)}`);
+    await sleep(100);
+  }
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -141,6 +155,53 @@ describe('lossless mode (semi-sync replica)', () => {
     await assertChunksRebuildBinlog(t, server, config);
   });
 
+  it('best-effort: a fallback to asynchronous commits is reported in the log, the state item (status --json) and the metric', async (t) => {
+    const server = await withMariaDb(t, { extraArgs: [...SEMI_SYNC_ARGS.slice(0, 2), '--rpl-semi-sync-master-timeout=500'] });
+    const stack = await withLocalStack(t);
+    const config = { ...agentConfig(server, stack, 'lossless-fallback'), lossless: 'best-effort' as const, chunkMaxAgeMs: 5_000 };
+    const gated = gatedStore(objectStoreFor(config));
+    const { log, lines } = capturingLogger();
+    const metrics = new MetricsRecorder(Date.now());
+    const { streamer, close } = buildStreamer(config, log, 'oldest', { objects: gated.store, metrics });
+    const running = streamer.run();
+    const repo = new ClusterStateRepo(openStateStore(config), config.clusterId);
+    try {
+      await waitCaughtUp(server, repo);
+      await server.query('CREATE DATABASE app');
+      await server.query('CREATE TABLE app.t (id INT PRIMARY KEY AUTO_INCREMENT, v VARCHAR(200))');
+      // the harness's set-up commits waited out the timeout before any replica was there: count from here
+      const fallbacksBefore = (await waitForState(repo, (s) => s.semiSync?.status === 'on')).semiSync!.fallbacks;
+      assert.equal(metrics.take(Date.now()).SemiSyncFallback, 0);
+
+      // S3 blocked: the commit waits out the primary's 500 ms timeout, then returns without squirrel
+      gated.close();
+      const c = await commit(server, 'after the fallback');
+      assert.ok(c.ms >= 400, `the commit returned after ${c.ms} ms, before the primary's timeout`);
+      assert.ok(seqOfDomain0((await repo.read())?.durable?.gtid ?? '') < c.seq, 'the commit is durable: S3 was not blocked');
+      const off = await waitForState(repo, (s) => s.semiSync?.status === 'off');
+      assert.equal(off.semiSync?.enabled, true);
+      assert.ok(off.semiSync!.fallbacks >= fallbacksBefore + 1);
+      const report = statusReport(off, Date.now());
+      assert.match(describeSemiSync(report.semiSync), /FELL BACK to asynchronous commits .* RPO above zero/);
+      assert.ok(lines().some((l) => l.level === 50 && /fell back to asynchronous commits/.test(String(l.msg))), 'no error line tells of the fallback');
+      assert.ok((metrics.take(Date.now()).SemiSyncFallback ?? 0) >= 1, 'the metric does not count the fallback');
+
+      // S3 back: the agent catches up, its replies reach the primary's position, semi-sync resumes
+      gated.open();
+      await waitCaughtUp(server, repo);
+      await commit(server, 'resumes semi-sync'); // the primary switches back on a reply to a current event
+      const resumed = await waitForState(repo, (s) => s.semiSync?.status === 'on');
+      assert.ok(resumed.semiSync!.fallbacks >= fallbacksBefore + 1, 'the count of fallbacks stays');
+      assert.ok(lines().some((l) => l.level === 40 && /semi-sync resumed/.test(String(l.msg))));
+    } finally {
+      gated.open();
+      await streamer.stop();
+      const reason = await running;
+      await close();
+      assert.equal(reason.kind, 'stopped', reason.kind === 'failed' ? String(reason.error) : '');
+    }
+  });
+
   it('strict mode refuses a primary without semi-sync, naming the setting', async (t) => {
     const server = await withMariaDb(t);
     const stack = await withLocalStack(t);
@@ -153,16 +214,20 @@ describe('lossless mode (semi-sync replica)', () => {
     assert.match((reason.error as Error).message, /rpl_semi_sync_master_enabled=ON/);
   });
 
-  it('best-effort mode streams asynchronously from a primary without semi-sync', async (t) => {
+  it('best-effort mode streams asynchronously from a primary without semi-sync, and says so', async (t) => {
     const server = await withMariaDb(t);
     const stack = await withLocalStack(t);
     const config = { ...agentConfig(server, stack, 'lossless-best'), lossless: 'best-effort' as const };
-    const { streamer, close } = buildStreamer(config, silentLogger, 'oldest');
+    const { log, lines } = capturingLogger();
+    const { streamer, close } = buildStreamer(config, log, 'oldest');
     const running = streamer.run();
     const repo = new ClusterStateRepo(openStateStore(config), config.clusterId);
     try {
       await server.query('CREATE DATABASE app');
       await waitCaughtUp(server, repo);
+      const state = await waitForState(repo, (s) => s.semiSync?.status === 'off');
+      assert.deepEqual({ ...statusReport(state, Date.now()).semiSync, since: '' }, { mode: 'best-effort', enabled: false, status: 'off', fallbacks: 0, since: '' });
+      assert.ok(lines().some((l) => l.level === 50 && /semi-sync off/.test(String(l.msg))), 'no error line says the primary runs without semi-sync');
     } finally {
       await streamer.stop();
       const reason = await running;
