@@ -121,6 +121,7 @@ export function buildStreamer(
     fenceTimeoutMs: fenceTimeoutMs(config),
     selfFence: config.selfFence ?? (defaults.selfFence as boolean),
     ...(config.lossless && config.lossless !== 'off' ? { lossless: config.lossless } : {}),
+    chunkEncoding: config.chunkEncoding ?? (defaults.chunkEncoding as 'none'),
   });
   return { streamer, close: () => source.close() };
 }

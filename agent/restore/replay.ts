@@ -1,15 +1,14 @@
 import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { decompress } from 'fzstd';
 import { RestoreRefusedError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { ObjectStore, StoredObject } from '../ports/object-store.js';
 import type { Progress } from '../progress.js';
-import { sha256Hex } from '../store/bytes.js';
 import { clientOptionFile, type ClientTarget } from '../tools/client-options.js';
 import { ToolProcess } from '../tools/tool-process.js';
 import type { ChunkInfo, RestorePlan } from './plan.js';
 import { ReplayCutter, type CutterSummary } from './replay-cutter.js';
+import { ChunkBodyProblem, chunkBytes } from '../store/chunk-body.js';
 
 /**
  * Replays a plan's chunks into a running server through `mariadb-binlog - | mariadb`. Each chunk
@@ -33,22 +32,15 @@ export async function fetchChunk(objects: ObjectStore, c: ChunkInfo): Promise<Bu
     throw new RestoreRefusedError(c.key, 'cannot read chunk', { cause: err });
   }
   if (!stored) throw new RestoreRefusedError(c.key, 'chunk is missing from the object store', { hint: 'The chain listed it, but it is gone: it was deleted while the restore ran, or the store lost it. Run `squirrel verify`.' });
-  const actual = sha256Hex(stored.body);
-  if (!stored.metadata.sha256 || stored.metadata.sha256 !== actual) {
-    throw new RestoreRefusedError(c.key, `sha-256 mismatch: metadata says ${stored.metadata.sha256 ?? '(none)'}, body hashes to ${actual}`, {
+  try {
+    return chunkBytes(stored, c.end - c.start);
+  } catch (err) {
+    if (!(err instanceof ChunkBodyProblem)) throw err;
+    throw new RestoreRefusedError(c.key, err.message, {
+      cause: err,
       hint: 'The stored chunk is damaged. Restore to a target before it (time: or gtid:), or from another copy of the bucket.',
     });
   }
-  let body = stored.body;
-  if (stored.metadata.encoding === 'zstd') {
-    try {
-      body = Buffer.from(decompress(body));
-    } catch (err) {
-      throw new RestoreRefusedError(c.key, 'cannot decompress chunk (zstd)', { cause: err });
-    }
-  }
-  if (body.length !== c.end - c.start) throw new RestoreRefusedError(c.key, `chunk holds ${body.length} bytes, its key names ${c.end - c.start}`);
-  return body;
 }
 
 async function write(sink: Writable, bufs: Buffer[]): Promise<void> {

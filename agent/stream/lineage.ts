@@ -9,7 +9,6 @@
  * from the object store and the server's bytes through a binlog dump, and refuses with LineageError.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { decompress } from 'fzstd';
 import { GtidPosition, gtidFlavour } from '../binlog/gtid-position.js';
 import { EventType } from '../binlog/event-types.js';
 import { formatMariaGtid } from '../protocol/gtid.js';
@@ -18,8 +17,8 @@ import { isRetryable } from '../retry.js';
 import { parseChunkKey, type ChunkKey } from '../keys.js';
 import type { BinlogSource, BinlogStream, StreamEvent } from '../ports/binlog-source.js';
 import type { ObjectStore } from '../ports/object-store.js';
-import { sha256Hex } from '../store/bytes.js';
 import type { ClusterState } from '../cluster/state.js';
+import { ChunkBodyProblem, chunkBytes } from '../store/chunk-body.js';
 
 /**
  * What of `durable` the server's GTID position `server` lacks, or undefined when it contains it:
@@ -133,18 +132,12 @@ async function expectedBytes(objects: ObjectStore, key: string, ref: ChunkKey): 
 async function readChunk(objects: ObjectStore, key: string, ref: ChunkKey): Promise<Buffer> {
   const stored = await objects.get(key);
   if (!stored) throw new BinlogChainError(key, 'the durable position names this chunk, but it is not in the object store');
-  const actual = sha256Hex(stored.body);
-  if (stored.metadata.sha256 !== actual) throw new BinlogChainError(key, `sha-256 mismatch: metadata says ${stored.metadata.sha256 ?? '(none)'}, body hashes to ${actual}`);
-  let body = stored.body;
-  if (stored.metadata.encoding === 'zstd') {
-    try {
-      body = Buffer.from(decompress(body));
-    } catch (err) {
-      throw new BinlogChainError(key, 'cannot decompress the chunk (zstd)', { cause: err });
-    }
+  try {
+    return chunkBytes(stored, ref.end - ref.start);
+  } catch (err) {
+    if (err instanceof ChunkBodyProblem) throw new BinlogChainError(key, err.message, { cause: err });
+    throw err;
   }
-  if (body.length !== ref.end - ref.start) throw new BinlogChainError(key, `body is ${body.length} bytes, the key names ${ref.end - ref.start}`);
-  return body;
 }
 
 export interface LineageDeps {

@@ -6,6 +6,7 @@ import { sha256Hex } from '../store/bytes.js';
 import { retrying, whenAborted, type Backoff } from '../retry.js';
 import type { Chunk } from './chunker.js';
 import type { ClusterStateRepo, DurablePosition } from '../cluster/repo.js';
+import { ChunkBodyProblem, chunkBytes, type ChunkEncoding } from '../store/chunk-body.js';
 
 export interface ShipperOptions {
   objects: ObjectStore;
@@ -31,6 +32,11 @@ export interface ShipperOptions {
   onFatal?: (err: unknown) => void;
   /** Aborts when a stop gives up: retries end, and `submit` and `drain` stop waiting. */
   giveUp?: AbortSignal;
+  /**
+   * How chunks held in memory are stored (`chunkEncoder` makes `encode`); a spilled transaction is
+   * stored as it is. @default none
+   */
+  encoding?: { name: ChunkEncoding; encode: (bytes: Buffer) => Buffer };
 }
 
 /** A chunk handed to the shipper that is not (known to be) durable. */
@@ -62,7 +68,7 @@ function memoryBytes(chunk: Chunk): number {
 const GTID_POS_METADATA_MAX = 1024;
 
 /** The metadata every chunk object carries (DESIGN.md, interface contract), plus `gtid-pos` and `server-ids`. */
-export function chunkMetadata(chunk: Chunk, sha256: string): Record<string, string> {
+export function chunkMetadata(chunk: Chunk, sha256: string, encoding: ChunkEncoding = 'none'): Record<string, string> {
   return {
     sha256,
     file: chunk.file,
@@ -72,7 +78,7 @@ export function chunkMetadata(chunk: Chunk, sha256: string): Record<string, stri
     'last-gtid': chunk.lastGtid,
     'first-ts': String(chunk.firstTs),
     'last-ts': String(chunk.lastTs),
-    encoding: 'none',
+    encoding,
     // the whole GTID position at `end`: a restore plan reads every domain's progress from it
     ...(chunk.gtidPos.length <= GTID_POS_METADATA_MAX ? { 'gtid-pos': chunk.gtidPos } : {}),
     // who wrote the events: a restored replica must not share a server_id with any of them
@@ -244,27 +250,48 @@ export class Shipper {
   }
 
   private async upload(key: string, chunk: Chunk): Promise<void> {
-    const sha256 = chunk.spilled ? chunk.spilled.sha256 : sha256Hex(chunk.body!);
+    const encoding = chunk.spilled ? undefined : this.opts.encoding;
+    const body = chunk.spilled ? undefined : (encoding?.encode(chunk.body!) ?? chunk.body!);
+    const sha256 = chunk.spilled ? chunk.spilled.sha256 : sha256Hex(body!);
+    const metadata = chunkMetadata(chunk, sha256, encoding?.name);
     if (chunk.spilled?.staged && (await this.placeStaged(key, chunk, sha256))) return;
     await retrying(async () => {
       this.throwIfFenced();
       try {
         if (chunk.spilled) {
           // a spilled transaction streams from disk, by multipart when large
-          const stored = await this.opts.objects.putStreamIfAbsent(key, chunk.spilled.open(), chunkMetadata(chunk, sha256));
+          const stored = await this.opts.objects.putStreamIfAbsent(key, chunk.spilled.open(), metadata);
           if (stored.sha256 !== sha256) throw new ChunkConflictError(key, stored.sha256, sha256);
         } else {
-          await this.opts.objects.putIfAbsent(key, chunk.body!, sha256, chunkMetadata(chunk, sha256));
+          await this.opts.objects.putIfAbsent(key, body!, sha256, metadata);
         }
       } catch (err) {
         if (!(err instanceof ObjectExistsError)) throw err;
         // a retry after a put that landed, or a restart that re-cut the same chunk
         const stored = await this.opts.objects.head(key);
         if (!stored) throw new UnavailableError('object store', `${key} exists but cannot be read`, { cause: err });
-        if (stored.metadata.sha256 !== sha256) throw new ChunkConflictError(key, stored.metadata.sha256 ?? '', sha256, { cause: err });
-        this.opts.log.warn({ key }, 'chunk already stored with the same sha-256; continuing');
+        if (stored.metadata.sha256 !== sha256 && !(await this.storedAs(key, chunk, stored.metadata.encoding))) {
+          throw new ChunkConflictError(key, stored.metadata.sha256 ?? '', sha256, { cause: err });
+        }
+        this.opts.log.warn({ key }, 'chunk already stored with the same bytes; continuing');
       }
     }, this.retryOpts(`upload ${key}`));
+  }
+
+  /**
+   * Whether the object at `key`, stored with another encoding than this shipper's (an agent that
+   * ran with another `chunkEncoding` cut the same chunk before a restart), holds `chunk`'s bytes.
+   */
+  private async storedAs(key: string, chunk: Chunk, storedEncoding: string | undefined): Promise<boolean> {
+    if (chunk.spilled || (storedEncoding ?? 'none') === (this.opts.encoding?.name ?? 'none')) return false;
+    const stored = await this.opts.objects.get(key);
+    if (!stored) return false;
+    try {
+      return chunkBytes(stored, chunk.end - chunk.start).equals(chunk.body!);
+    } catch (err) {
+      if (err instanceof ChunkBodyProblem) return false;
+      throw err;
+    }
   }
 
   /**

@@ -15,6 +15,7 @@ import { describePrimary, type SemiSyncReport } from '../cluster/state.js';
 import { checkLineage } from './lineage.js';
 import { Shipper, type UnstoredChunk } from './shipper.js';
 import type { SpillFactory } from './spill.js';
+import { chunkEncoder, type ChunkEncoding } from '../store/chunk-body.js';
 
 /**
  * Tells, event by event, where transactions begin and end (agent/binlog/transaction.ts). It sees
@@ -89,6 +90,8 @@ export interface StreamerOptions {
    * fallback to asynchronous commits is logged as an error. Unset: lossless is off.
    */
   lossless?: SemiSyncReport['mode'];
+  /** How chunks are stored (DESIGN.md, storage contract). @default 'none' */
+  chunkEncoding?: ChunkEncoding;
 }
 
 /** What the fenced path did to the server (the log line and the exit code report it). */
@@ -505,7 +508,10 @@ export class Streamer {
       // from the join on, the lease is renewed (and its loss fences) whatever the next step waits for
       stopHeartbeat = this.startHeartbeat();
       if (!this.stopping) await this.removeStrays(joined);
+      const encoding = this.opts.chunkEncoding ?? 'none';
+      const encode = await chunkEncoder(encoding);
       const shipper = new Shipper({
+        ...(encoding !== 'none' ? { encoding: { name: encoding, encode } } : {}),
         objects: this.opts.objects,
         state: this.opts.state,
         prefix: this.opts.prefix,

@@ -7,7 +7,8 @@ import { MemoryObjectStore } from '../../../agent/store/memory-object-store.js';
 import { MemoryStateStore } from '../../../agent/store/memory-state-store.js';
 import type { Chunk } from '../../../agent/stream/chunker.js';
 import { ClusterStateRepo, type DurablePosition } from '../../../agent/cluster/repo.js';
-import { Shipper } from '../../../agent/stream/shipper.js';
+import { Shipper, type ShipperOptions } from '../../../agent/stream/shipper.js';
+import { chunkBytes, chunkEncoder } from '../../../agent/store/chunk-body.js';
 import { sha256Hex } from '../../../agent/store/bytes.js';
 import type { StateStore } from '../../../agent/ports/state-store.js';
 import { LostResponseStateStore } from '../../harness/lost-response-store.js';
@@ -33,7 +34,7 @@ class ScriptedStore extends MemoryObjectStore {
   }
 }
 
-async function setup(objects = new ScriptedStore(), stateStore: StateStore = new MemoryStateStore()) {
+async function setup(objects = new ScriptedStore(), stateStore: StateStore = new MemoryStateStore(), encoding?: ShipperOptions['encoding']) {
   const state = new ClusterStateRepo(stateStore, 'c1');
   await state.claimFirstEpoch({ file: 'f.000001', pos: 4, gtid: '' }, 'me', Date.now(), 60_000);
   /** Each chunk as it became durable, with the position that covered it. */
@@ -42,6 +43,7 @@ async function setup(objects = new ScriptedStore(), stateStore: StateStore = new
     objects, state, prefix: '', clusterId: 'c1', epoch: 1, holder: 'me', durableSeq: 0,
     maxInFlight: 4, maxHeldBytes: 1000, log: silentLogger, backoff: { baseMs: 1, maxMs: 5 },
     onDurable: (p, c) => durable.push({ ...p, chunkEnd: c.end }),
+    ...(encoding ? { encoding } : {}),
   });
   return { objects, stateStore, state, shipper, durable };
 }
@@ -111,6 +113,22 @@ describe('shipper', () => {
     await shipper.submit(c);
     await shipper.drain();
     assert.equal(durable.length, 1);
+  });
+
+  it('stores compressed chunks with encoding=zstd, and accepts one an earlier run stored uncompressed', async () => {
+    const zstd = { name: 'zstd' as const, encode: await chunkEncoder('zstd') };
+    const { objects, shipper, durable } = await setup(new ScriptedStore(), new MemoryStateStore(), zstd);
+    const first = chunk(4);
+    await objects.putIfAbsent('c1/binlog/000001/000000000001-f.000001-4-14', first.body!, sha256Hex(first.body!), { sha256: sha256Hex(first.body!), encoding: 'none' });
+    await shipper.submit(first);
+    await shipper.submit(chunk(14, 4000));
+    await shipper.drain();
+    assert.equal(durable.length, 2);
+    const second = (await objects.get('c1/binlog/000001/000000000002-f.000001-14-4014'))!;
+    assert.equal(second.metadata.encoding, 'zstd');
+    assert.equal(second.metadata.sha256, sha256Hex(second.body));
+    assert.ok(second.body.length < 100, `4000 equal bytes stored as ${second.body.length}`);
+    assert.deepEqual(chunkBytes(second, 4000), chunk(14, 4000).body);
   });
 
   it('stops with an error naming the key when a stored chunk differs', async () => {
