@@ -177,6 +177,29 @@ describe('local cluster, lossless strict: a kill under load loses no acknowledge
   });
 });
 
+describe('local cluster, lossless best-effort', () => {
+  it('runs its primary with semi-sync AFTER_SYNC and the bounded timeout, its agent a semi-sync replica', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sq-lossless-best-'));
+    try {
+      const up = await clusterUp(dir, { clusterId: 'best', endpointPort: await freePort(), lossless: 'best-effort' });
+      const conn = await mysql.createConnection(up.endpointUrl);
+      await conn.query('CREATE DATABASE app');
+      await conn.end();
+      const primary = (await primaryInstance(dir))!;
+      const s = await semiSync(primary.port);
+      assert.deepEqual(
+        [s.rpl_semi_sync_master_enabled, s.rpl_semi_sync_master_wait_point, s.rpl_semi_sync_master_wait_no_slave, Number(s.rpl_semi_sync_master_timeout), s.Rpl_semi_sync_master_status],
+        ['ON', 'AFTER_SYNC', 'ON', SEMI_SYNC_TIMEOUT_MS['best-effort'], 'ON'],
+      );
+      assert.ok(Number(s.Rpl_semi_sync_master_clients) >= 1);
+      assert.ok(Number(s.Rpl_semi_sync_master_yes_tx) >= 1, 'the endpoint\'s commit waited for the agent');
+    } finally {
+      await clusterDown(dir);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 function rowName(a: Ack): string {
   return `row ${a.id} (${a.gtid})`;
 }
