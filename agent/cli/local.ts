@@ -1,9 +1,12 @@
 import type { Command } from 'commander';
+import { configSchema } from '../config.js';
 import { clusterDown, clusterKill, clusterRestore, clusterUp, CLUSTER_DEFAULTS, waitForExecution, type KillWhat } from '../local/cluster/cluster.js';
 import { localDown, localUp, LOCAL_DEFAULTS } from '../local/stack.js';
 import { parseTarget } from '../restore/target.js';
 import type { RestoreTarget } from '../ports/compute.js';
 import { ExitCode, runCommand } from './command.js';
+
+const LOSSLESS_MODES = configSchema.shape.lossless.options;
 
 /** `squirrel local up|down`: the local S3 and DynamoDB stand-ins, kept running between commands. */
 export function register(program: Command): void {
@@ -49,10 +52,14 @@ export function register(program: Command): void {
     .option('--cluster-id <id>', 'the cluster\'s id', CLUSTER_DEFAULTS.clusterId)
     .option('--endpoint-port <port>', 'the endpoint\'s fixed port (clients connect here)', String(CLUSTER_DEFAULTS.endpointPort))
     .option('--lease-ms <ms>', 'the agents\' lease', String(CLUSTER_DEFAULTS.leaseMs))
-    .action(async (opts: { dir: string; clusterId: string; endpointPort: string; leaseMs: string }) => {
+    .option('--lossless <mode>', 'strict | best-effort | off: every instance\'s server runs semi-sync (AFTER_SYNC) and a commit returns once durable (README, "Lossless mode")', 'off')
+    .action(async (opts: { dir: string; clusterId: string; endpointPort: string; leaseMs: string; lossless: string }) => {
       await runCommand({}, [], async ({ out }) => {
-        const up = await clusterUp(opts.dir, { clusterId: opts.clusterId, endpointPort: Number(opts.endpointPort), leaseMs: Number(opts.leaseMs) });
+        const lossless = LOSSLESS_MODES.find((m) => m === opts.lossless);
+        if (!lossless) throw new Error(`--lossless must be ${LOSSLESS_MODES.join(', ')}, not ${opts.lossless}`);
+        const up = await clusterUp(opts.dir, { clusterId: opts.clusterId, endpointPort: Number(opts.endpointPort), leaseMs: Number(opts.leaseMs), lossless });
         if (up.alreadyRunning) out(`already running for ${opts.dir}`);
+        if (lossless !== 'off') out(`lossless ${lossless}: a commit returns only once its chunk is in S3 and the durable position covers it`);
         out(`endpoint: ${up.endpointUrl.replace(/:[^:@]*@/, ':***@')} (SQUIRREL_ENDPOINT_URL)`);
         out(`wrote ${up.envFile}; point squirrel and clients at the cluster with: . ${up.envFile}`);
         return ExitCode.ok;

@@ -14,6 +14,7 @@ import type { Logger } from '../log.js';
 import type { InstanceJob } from '../ports/compute.js';
 import { promote } from '../restore/promote.js';
 import { restoreCluster } from '../restore/restore-cluster.js';
+import { enableSemiSyncMaster } from './semi-sync.js';
 import { targetFromWorkflow } from '../restore/target.js';
 import { MariaDbServer } from '../server/mariadb.js';
 import { openStateStore } from '../wiring.js';
@@ -23,7 +24,9 @@ import { openStateStore } from '../wiring.js';
  * it from its user data (agent/aws/user-data.ts) or the local cluster started it as a process
  * group. It brings up the server (fresh, or restored from S3), promotes it under the epoch
  * claimed for it, runs the agent as a supervised child, and takes a base backup once the agent
- * streams, so the next restore starts from the new timeline.
+ * streams, so the next restore starts from the new timeline. In lossless mode (`config.lossless`)
+ * it turns semi-sync master on at its server once the server is set up (or promoted) and before
+ * the agent starts (semi-sync.ts says why then).
  */
 
 export const instanceJobSpec = z.object({
@@ -124,6 +127,7 @@ export async function runInstanceJob(o: InstanceJobOptions): Promise<InstancePha
       });
       report({ detail: `promoted: ${steps.map((s) => s.action).join(', ')}` });
     }
+    if (config.lossless && config.lossless !== 'off') report({ detail: await enableSemiSyncMaster(config.mysqlUrl, config.lossless) });
     report({ phase: 'joining', serverPid: server.pid!, detail: 'starting the agent' });
     let phase: InstancePhase = 'joining';
     let backupTaken = false;

@@ -154,8 +154,8 @@ export interface LineageDeps {
  * Refuses with LineageError unless the server continues `state`'s chain:
  * - when the current epoch has a durable chunk, the server's binlog from that chunk's start to the
  *   durable end is the chunk's bytes;
- * - the server's GTID position contains the durable one (for a freshly claimed epoch, the previous
- *   epoch's end: the handover).
+ * - the server's GTID position (where that chunk ends; for a freshly claimed epoch, its current one)
+ *   contains the durable one (for a freshly claimed epoch, the previous epoch's end: the handover).
  * A missing or damaged durable chunk is BinlogChainError. A dump closed before the verdict (a stop)
  * throws a plain Error; transient failures are the source's (retryable) errors.
  */
@@ -163,17 +163,21 @@ export async function checkLineage(deps: LineageDeps, state: Pick<ClusterState, 
   const durable = state.durable;
   if (!durable) return;
   const refuse = (object: string, difference: string) => new LineageError(deps.clusterId, state.epoch, deps.server, object, difference);
+  let gtid: string | undefined;
   if (durable.epoch === state.epoch) {
     const ref = parseChunkKey(durable.key);
     if (!ref) throw new BinlogChainError(durable.key, 'the durable position names an object that is not a chunk key');
-    const files = await deps.source.listBinlogs();
-    const file = files.find((f) => f.file === ref.file);
-    if (!file) throw refuse(durable.key, `the server has no binlog file ${ref.file} (it has ${files.map((f) => f.file).join(', ') || 'none'})`);
-    if (file.sizeBytes < ref.end) throw refuse(durable.key, `the server's ${ref.file} holds ${file.sizeBytes} bytes, the chunk ends at ${ref.end}`);
+    // Nothing here reads the binlog under the server's binlog lock (SHOW BINARY LOGS, SHOW MASTER
+    // STATUS): in lossless mode a group commit holds that lock while it waits for this agent's
+    // semi-sync reply, so an agent restarted under concurrent commits would wait on itself. The
+    // dump refuses a file the server does not have (error 1236) and stops short of a shorter one;
+    // the GTID position is read where the chunk ends (BINLOG_GTID_POS takes no such lock).
     const verdict = await compareWithServer(deps, await expectedBytes(deps.objects, durable.key, ref), ref);
     if (!verdict.same) throw refuse(durable.key, verdict.difference);
+    gtid = await deps.source.gtidPositionAt({ file: ref.file, pos: ref.end });
   }
-  const { gtid } = await deps.source.currentPosition();
+  // a freshly claimed epoch (the durable position is the handover), or MySQL (no BINLOG_GTID_POS)
+  gtid ??= (await deps.source.currentPosition()).gtid;
   const lacking = gtidShortfall(gtid, durable.gtid);
   if (lacking) throw refuse(`gtid ${durable.gtid} (durable position, epoch ${durable.epoch} seq ${durable.seq})`, lacking);
 }

@@ -3,6 +3,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:f
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { Config } from '../../config.js';
 import type { ExecutionOutcome } from '../../control/local-workflows.js';
 import { ProcessError } from '../../errors.js';
 import type { InstanceStatus } from '../../instance/job.js';
@@ -26,6 +27,8 @@ export interface ClusterUpOptions {
   endpointPort?: number;
   /** The agents' lease. @default 10 s */
   leaseMs?: number;
+  /** Lossless mode of every instance (agent `lossless`, server semi-sync master). @default 'off' */
+  lossless?: Config['lossless'];
   /** How long `up` waits for the first primary (server, agent, first base backup). @default 180 s */
   timeoutMs?: number;
 }
@@ -59,7 +62,13 @@ function upResult(dir: string, alreadyRunning: boolean): ClusterUp {
 export async function clusterUp(dirIn: string, opts: ClusterUpOptions = {}): Promise<ClusterUp> {
   const dir = resolve(dirIn);
   mkdirSync(dir, { recursive: true });
-  if (controlAlive(dir) && readClusterFile(dir)?.ready) return upResult(dir, true);
+  const running = readClusterFile(dir);
+  if (controlAlive(dir) && running?.ready) {
+    if (opts.lossless !== undefined && opts.lossless !== (running.lossless ?? 'off')) {
+      throw new ProcessError('local cluster', `${dir} already runs a cluster with lossless ${running.lossless ?? 'off'}, not ${opts.lossless}: stop it with \`squirrel local cluster down --dir ${dir}\` and start a new one in a new directory`);
+    }
+    return upResult(dir, true);
+  }
   if (existsSync(join(dir, 'compute.json'))) {
     throw new ProcessError('local cluster', `${dir} holds an earlier cluster (compute.json): stop it with \`squirrel local cluster down --dir ${dir}\` and use a new directory`);
   }
@@ -69,6 +78,7 @@ export async function clusterUp(dirIn: string, opts: ClusterUpOptions = {}): Pro
     rootPassword: 'squirrel-root',
     app: { user: 'app', password: 'app-password' },
     leaseMs: opts.leaseMs ?? CLUSTER_DEFAULTS.leaseMs,
+    lossless: opts.lossless ?? 'off',
   });
   const logFd = openSync(join(dir, 'control.log'), 'a');
   const child = spawn(process.execPath, [daemonScript, dir], { detached: true, stdio: ['ignore', logFd, logFd], env: { ...process.env, NODE_NO_WARNINGS: '1' } });

@@ -76,7 +76,9 @@ async function main(): Promise<void> {
     const endpoint = await ForwarderEndpoint.start(file.endpointPort);
     cleanups.push(() => endpoint.stop());
     const appUrl = `mysql://${file.app.user}:${file.app.password}@127.0.0.1:${endpoint.port}`;
-    const instanceEnv = { ...stack.env, SQUIRREL_LEASE_MS: String(file.leaseMs), SQUIRREL_LOG_LEVEL: 'info' };
+    const lossless = file.lossless ?? 'off';
+    // every instance's job and agent: the job turns semi-sync master on at its server, the agent replies as a semi-sync replica
+    const instanceEnv = { ...stack.env, SQUIRREL_LEASE_MS: String(file.leaseMs), SQUIRREL_LOSSLESS: lossless, SQUIRREL_LOG_LEVEL: 'info' };
     writeEnvFile(dir, { ...stack.env, SQUIRREL_ENDPOINT_URL: appUrl });
 
     // detection is wired below, once the workflows exist; instance deaths before that are only logged
@@ -199,7 +201,7 @@ async function main(): Promise<void> {
     cleanups.push(async () => clearInterval(checker));
 
     update({ apiPort, ready: true });
-    event('up', `primary ${first.instanceId} on 127.0.0.1:${reservation.identity.port} streams epoch 1; endpoint 127.0.0.1:${endpoint.port}`);
+    event('up', `primary ${first.instanceId} on 127.0.0.1:${reservation.identity.port} streams epoch 1; endpoint 127.0.0.1:${endpoint.port}; lossless ${lossless}`);
   } catch (err) {
     update({ failed: describeError(err) });
     log(`up failed: ${describeError(err)}`);

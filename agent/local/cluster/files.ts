@@ -1,5 +1,6 @@
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Config } from '../../config.js';
 
 /**
  * The files of a local cluster's directory, shared by the control process (daemon.ts) and the
@@ -19,6 +20,12 @@ export interface ClusterFile {
   app: { user: string; password: string };
   /** The agents' lease (ms): how long a live but silent primary holds the cluster. */
   leaseMs: number;
+  /**
+   * Lossless mode of every instance, the first and each replacement: its agent's `lossless`, and
+   * its server's semi-sync master (agent/instance/semi-sync.ts). Absent in a cluster.json written
+   * before it existed: off.
+   */
+  lossless?: Config['lossless'];
   /** The control process, once started. */
   controlPid?: number;
   /** Its HTTP API on 127.0.0.1 (restore, status, down). */

@@ -70,3 +70,17 @@ describe('squirrel local up|down', () => {
     assert.match(downAgain.stdout, /nothing running/);
   });
 });
+
+describe('squirrel local cluster up --lossless', () => {
+  it('refuses a mode that does not exist, naming the ones that do, and starts nothing', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sq-cluster-cli-'));
+    try {
+      const up = await runCli(['local', 'cluster', 'up', '--dir', dir, '--lossless', 'always']);
+      assert.notEqual(up.code, 0);
+      assert.match(up.stderr, /--lossless must be off, strict, best-effort, not always/);
+      assert.equal(existsSync(join(dir, 'cluster.json')), false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

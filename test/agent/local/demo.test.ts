@@ -7,11 +7,7 @@ const demo = fileURLToPath(new URL('../../../agent/local/demo.js', import.meta.u
 
 describe('npm run demo', () => {
   it('tells the whole story: streaming, kill -9, the failover step by step, the counts, and exits 0 having stopped everything', async () => {
-    const { code, stdout, stderr } = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-      execFile(process.execPath, [demo], { env: { ...process.env, SQUIRREL_DEMO_TRANSACTIONS: '300', NODE_NO_WARNINGS: '1' }, timeout: 300_000 }, (err, out, errOut) =>
-        resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout: out, stderr: errOut }),
-      );
-    });
+    const { code, stdout, stderr } = await runDemo([]);
     assert.equal(code, 0, `${stdout}\n${stderr}`);
     for (const step of [/killed i-local-0001/, /detection: failover failover-demo-epoch-1/, /epoch 2 claimed with the handover/, /fence: forced stop/, /launch: replacement i-local-0002/, /replacement i-local-0002: restoring/, /replacement i-local-0002: promoting/, /endpoint moved to/, /first write accepted at the endpoint/]) {
       assert.match(stdout, step);
@@ -25,4 +21,26 @@ describe('npm run demo', () => {
     assert.match(stdout, /kill -9 → first write accepted at the endpoint: \d+\.\d\d s/);
     assert.match(stdout, /result: every durable transaction survived the kill/);
   });
+
+  it('with --lossless: the cluster runs lossless strict and not one acknowledged row is lost', async () => {
+    const { code, stdout, stderr } = await runDemo(['--lossless']);
+    assert.equal(code, 0, `${stdout}\n${stderr}`);
+    assert.match(stdout, /local cluster up --lossless strict/);
+    const counts = /acknowledged (\d+) {3}durable (\d+) {3}present (\d+) {3}lost (\d+)/.exec(stdout);
+    assert.ok(counts, stdout);
+    const [, acked, durable, , lost] = counts.map(Number);
+    assert.ok(acked! >= 300, stdout);
+    assert.equal(lost, 0, stdout);
+    // every acknowledged row was inside the durable position at the kill
+    assert.equal(durable, acked, stdout);
+    assert.match(stdout, /result: every acknowledged transaction survived the kill/);
+  });
 });
+
+function runDemo(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [demo, ...args], { env: { ...process.env, SQUIRREL_DEMO_TRANSACTIONS: '300', NODE_NO_WARNINGS: '1' }, timeout: 300_000 }, (err, out, errOut) =>
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout: out, stderr: errOut }),
+    );
+  });
+}
