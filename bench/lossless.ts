@@ -78,27 +78,44 @@ async function chunksOf(e: Env, clusterId: string): Promise<ObjectInfo[]> {
   return out;
 }
 
-/** `threads` connections, each committing single-row INSERTs until `seconds` pass; every commit's latency. */
-async function load(server: MariaDbServer, threads: number, seconds: number): Promise<{ latenciesMs: number[]; seconds: number }> {
-  const conns = await Promise.all(Array.from({ length: threads }, () => mysql.createConnection(server.url)));
-  const latenciesMs: number[] = [];
+/** The sequence number of a MariaDB GTID (`0-1-17` → 17). */
+const gtidSeq = (gtid: string) => Number(gtid.split('-')[2]);
+
+interface Commit {
+  startMs: number;
+  endMs: number;
+  /** The commit's GTID sequence number (with `withGtid`). */
+  seq?: number;
+}
+
+/**
+ * `threads` connections, each committing single-row INSERTs until `seconds` pass; every commit's
+ * start and end. `withGtid` asks each commit's GTID in the same round trip (`SELECT @@last_gtid`).
+ */
+async function load(server: MariaDbServer, threads: number, seconds: number, withGtid = false): Promise<{ commits: Commit[]; startMs: number; seconds: number }> {
+  const conns = await Promise.all(Array.from({ length: threads }, () => mysql.createConnection({ uri: server.url, multipleStatements: withGtid })));
+  const commits: Commit[] = [];
   try {
     const t0 = performance.now();
     const until = t0 + seconds * 1000;
+    const insert = () => `INSERT INTO bench.t (k, pad) VALUES (${Math.floor(Math.random() * 1e9)}, 'p')${withGtid ? '; SELECT @@last_gtid AS g' : ''}`;
     await Promise.all(
       conns.map(async (conn) => {
         while (performance.now() < until) {
-          const started = performance.now();
-          await conn.query(`INSERT INTO bench.t (k, pad) VALUES (${Math.floor(Math.random() * 1e9)}, 'p')`);
-          latenciesMs.push(performance.now() - started);
+          const startMs = performance.now();
+          const [results] = await conn.query(insert());
+          const endMs = performance.now();
+          commits.push({ startMs, endMs, ...(withGtid ? { seq: gtidSeq(((results as unknown[])[1] as { g: string }[])[0]!.g) } : {}) });
         }
       }),
     );
-    return { latenciesMs, seconds: (performance.now() - t0) / 1000 };
+    return { commits, startMs: t0, seconds: (performance.now() - t0) / 1000 };
   } finally {
     await Promise.all(conns.map((c) => c.end().catch(() => undefined)));
   }
 }
+
+const latencies = (commits: Commit[]) => commits.map((c) => c.endMs - c.startMs);
 
 interface Trial {
   run: number;
@@ -169,7 +186,8 @@ async function trial(e: Env, run: number, mode: Mode, threads: number): Promise<
     if (code !== 0) throw new Error(`agent exited with ${code} on SIGTERM: ${agent.log.slice(-2000)}`);
     const chunks = await chunksOf(e, clusterId);
     const sizes = chunks.map((c) => c.sizeBytes);
-    const commits = l.latenciesMs.length;
+    const ms = latencies(l.commits);
+    const commits = ms.length;
     return {
       run,
       mode,
@@ -178,9 +196,9 @@ async function trial(e: Env, run: number, mode: Mode, threads: number): Promise<
       seconds: l.seconds,
       commits,
       txPerSecond: commits / l.seconds,
-      p50Ms: percentile(l.latenciesMs, 50),
-      p99Ms: percentile(l.latenciesMs, 99),
-      maxMs: Math.max(...l.latenciesMs),
+      p50Ms: percentile(ms, 50),
+      p99Ms: percentile(ms, 99),
+      maxMs: Math.max(...ms),
       chunks: chunks.length,
       putsPerSecond: chunks.length / l.seconds,
       commitsPerChunk: commits / Math.max(1, chunks.length),
@@ -189,7 +207,8 @@ async function trial(e: Env, run: number, mode: Mode, threads: number): Promise<
     };
   } finally {
     await agent.stop();
-    await e.server.query('SET GLOBAL rpl_semi_sync_master_enabled = OFF');
+    // a failure above may have been the server's own: that one is reported, not this
+    await e.server.query('SET GLOBAL rpl_semi_sync_master_enabled = OFF').catch(() => undefined);
   }
 }
 
@@ -230,9 +249,6 @@ async function probe(e: Env, run: number, bytes: number, like: string): Promise<
   return { putBytes: bytes, putP50Ms: percentile(put, 50), putP99Ms: percentile(put, 99), advanceP50Ms: percentile(advance, 50), advanceP99Ms: percentile(advance, 99) };
 }
 
-/** The sequence number of a MariaDB GTID (`0-1-17` → 17). */
-const gtidSeq = (gtid: string) => Number(gtid.split('-')[2]);
-
 interface Breakdown {
   threads: number;
   txPerSecond: number;
@@ -267,30 +283,15 @@ async function breakdown(e: Env, threads: number): Promise<Breakdown> {
   };
   const { streamer, close } = buildStreamer(config, silentLogger, 'current', { objects: timed });
   const running = streamer.run();
-  const conns: mysql.Connection[] = [];
   try {
     for (let i = 0; (await semiSync(e.server)).Rpl_semi_sync_master_clients !== 1; i++) {
       if (i > 1500) throw new Error('the in-process agent did not connect as a semi-sync replica within 30 s');
       await sleep(20);
     }
-    for (let i = 0; i < threads; i++) conns.push(await mysql.createConnection({ uri: e.server.url, multipleStatements: true }));
-    const commits: { seq: number; startMs: number; endMs: number }[] = [];
-    const t0 = performance.now();
-    const until = t0 + SECONDS * 1000;
-    await Promise.all(
-      conns.map(async (conn) => {
-        while (performance.now() < until) {
-          const startMs = performance.now();
-          const [results] = await conn.query(`INSERT INTO bench.t (k, pad) VALUES (${Math.floor(Math.random() * 1e9)}, 'p'); SELECT @@last_gtid AS g`);
-          const endMs = performance.now();
-          commits.push({ seq: gtidSeq(((results as unknown[])[1] as { g: string }[])[0]!.g), startMs, endMs });
-        }
-      }),
-    );
-    const seconds = (performance.now() - t0) / 1000;
+    const { commits, startMs: t0, seconds } = await load(e.server, threads, SECONDS, true);
     const parts = { untilPut: [] as number[], put: [] as number[], afterPut: [] as number[] };
     for (const c of commits) {
-      const p = puts.find((x) => x.first <= c.seq && c.seq <= x.last);
+      const p = puts.find((x) => x.first <= c.seq! && c.seq! <= x.last);
       if (!p) continue;
       parts.untilPut.push(p.startMs - c.startMs);
       parts.put.push(p.endMs - p.startMs);
@@ -306,14 +307,13 @@ async function breakdown(e: Env, threads: number): Promise<Breakdown> {
       untilPutMs: median(parts.untilPut),
       putMs: median(parts.put),
       afterPutMs: median(parts.afterPut),
-      latencyMs: median(commits.map((c) => c.endMs - c.startMs)),
+      latencyMs: median(latencies(commits)),
     };
   } finally {
-    await Promise.all(conns.map((c) => c.end().catch(() => undefined)));
     await streamer.stop();
     const reason = await running;
     await close();
-    await e.server.query('SET GLOBAL rpl_semi_sync_master_enabled = OFF');
+    await e.server.query('SET GLOBAL rpl_semi_sync_master_enabled = OFF').catch(() => undefined);
     if (reason.kind !== 'stopped') say(`   (the in-process agent ended ${reason.kind}${reason.kind === 'failed' ? `: ${String(reason.error)}` : ''})`);
   }
 }
@@ -419,6 +419,9 @@ async function main(): Promise<void> {
     for (const c of cells) say(`| ${c.threads} | ${c.mode} | ${round(c.p50Ms)} | ${round(c.p99Ms)} | ${c.txPerSecond.toFixed(0)} | ${round(c.putsPerSecond)} | ${c.putUsdPerMonth.toFixed(2)} |`);
     say(`PUT of ${probeMedian.putBytes} B: p50 ${round(probeMedian.putP50Ms)} ms, p99 ${round(probeMedian.putP99Ms)} ms; position write: p50 ${round(probeMedian.advanceP50Ms)} ms, p99 ${round(probeMedian.advanceP99Ms)} ms; target ${round(targetMs)} ms`);
     for (const o of overhead) say(`${o.threads} threads: p99 overhead ${round(o.p99OverheadMs)} ms = ${o.ratioToTarget.toFixed(2)}x the target (${o.met ? 'met' : 'NOT met'}); lossless/async throughput ${o.throughputRatio.toFixed(2)}`);
+  } catch (err) {
+    say(`failed; the end of the server's error log (${server.dir}):\n${server.errorLog().trimEnd().split('\n').slice(-30).join('\n')}`);
+    throw err;
   } finally {
     const path = writeResults(QUICK ? 'lossless-quick' : 'lossless', results);
     say(`results: ${path}`);
