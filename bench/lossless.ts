@@ -255,6 +255,8 @@ interface Breakdown {
   commits: number;
   chunks: number;
   commitsPerChunk: number;
+  /** Commits per chunk, chunk by chunk: how the server's commit groups come (a chunk holds one group). */
+  chunkCommits: { p50: number; p90: number; max: number; singleShare: number };
   /** Medians over the commits (ms): from the client's send to its chunk's PUT starting, the PUT, and from the PUT's end to the commit returning. */
   untilPutMs: number;
   putMs: number;
@@ -298,12 +300,14 @@ async function breakdown(e: Env, threads: number): Promise<Breakdown> {
       parts.afterPut.push(c.endMs - p.endMs);
     }
     const loadPuts = puts.filter((p) => p.startMs >= t0);
+    const perChunk = loadPuts.map((p) => p.last - p.first + 1);
     return {
       threads,
       txPerSecond: commits.length / seconds,
       commits: commits.length,
       chunks: loadPuts.length,
       commitsPerChunk: commits.length / Math.max(1, loadPuts.length),
+      chunkCommits: { p50: percentile(perChunk, 50), p90: percentile(perChunk, 90), max: Math.max(0, ...perChunk), singleShare: perChunk.filter((n) => n === 1).length / Math.max(1, perChunk.length) },
       untilPutMs: median(parts.untilPut),
       putMs: median(parts.put),
       afterPutMs: median(parts.afterPut),
@@ -408,7 +412,7 @@ async function main(): Promise<void> {
     for (const threads of THREADS) {
       const b = await breakdown(e, threads);
       breakdowns.push(b);
-      say(`   ${String(threads).padStart(2)} threads: ${b.txPerSecond.toFixed(0)} tx/s, ${b.commitsPerChunk.toFixed(1)} commits/chunk; commit ${b.latencyMs.toFixed(1)} ms = until its PUT starts ${b.untilPutMs.toFixed(1)} + PUT ${b.putMs.toFixed(1)} + position write, ack, wake-up ${b.afterPutMs.toFixed(1)}`);
+      say(`   ${String(threads).padStart(2)} threads: ${b.txPerSecond.toFixed(0)} tx/s, ${b.commitsPerChunk.toFixed(1)} commits/chunk (p50 ${b.chunkCommits.p50}, p90 ${b.chunkCommits.p90}, max ${b.chunkCommits.max}, ${(b.chunkCommits.singleShare * 100).toFixed(0)} % of chunks hold one); commit ${b.latencyMs.toFixed(1)} ms = until its PUT starts ${b.untilPutMs.toFixed(1)} + PUT ${b.putMs.toFixed(1)} + position write, ack, wake-up ${b.afterPutMs.toFixed(1)}`);
     }
     Object.assign(results, { breakdowns, trials, probes, median: { cells, probe: probeMedian }, target: { what: 'lossless p99 - async p99 <= 2 x (PUT p99 + position write p99)', targetMs, byThreads: overhead } });
 
