@@ -157,6 +157,24 @@ function semiSyncDelta(before: Record<string, number>, after: Record<string, num
   return { yesTx: d('Rpl_semi_sync_master_yes_tx'), noTx: d('Rpl_semi_sync_master_no_tx'), waits, waitMsMean: waits > 0 ? waitUs / 1000 / waits : 0, waitingAtOnce: waitUs / 1e6 / seconds, counters };
 }
 
+/**
+ * Waits until the agent has joined its new cluster (claimed epoch 1 at the server's current
+ * position, so every later commit is in its stream) and, in lossless mode, the server counts a
+ * semi-sync replica. The replica count alone is not enough: the previous trial's agent may still be
+ * counted for a moment, and a commit written before the new agent's start position would wait for
+ * an acknowledgement that never comes. `check` throws if the agent died, else says what it logged.
+ */
+async function waitJoined(e: Env, repo: ClusterStateRepo, mode: Mode, check: () => string): Promise<void> {
+  for (let i = 0; ; i++) {
+    const log = check();
+    const joined = Boolean((await repo.read())?.heartbeatAt);
+    const replica = mode === 'async' || (await semiSync(e.server)).Rpl_semi_sync_master_clients === 1;
+    if (joined && replica) return;
+    if (i > 1500) throw new Error(`the agent did not join within 30 s: ${log}`);
+    await sleep(20);
+  }
+}
+
 async function trial(e: Env, run: number, mode: Mode, threads: number): Promise<Trial> {
   const clusterId = `${mode}-${threads}t-r${run}`;
   const repo = repoFor(e, clusterId);
@@ -169,15 +187,10 @@ async function trial(e: Env, run: number, mode: Mode, threads: number): Promise<
     if (agent.child.exitCode !== null || agent.child.signalCode !== null) throw new Error(`agent exited (${agent.child.exitCode ?? agent.child.signalCode}): ${agent.log.slice(-2000)}`);
   };
   try {
-    // joined (heartbeat written) and, in lossless mode, connected as the semi-sync replica
-    for (let i = 0; ; i++) {
+    await waitJoined(e, repo, mode, () => {
       alive();
-      const joined = Boolean((await repo.read())?.heartbeatAt);
-      const replica = mode === 'async' || (await semiSync(e.server)).Rpl_semi_sync_master_clients === 1;
-      if (joined && replica) break;
-      if (i > 1500) throw new Error(`agent did not join within 30 s: ${agent.log.slice(-2000)}`);
-      await sleep(20);
-    }
+      return agent.log.slice(-2000);
+    });
     const before = mode === 'lossless' ? await semiSync(e.server) : undefined;
     const l = await load(e.server, threads, SECONDS);
     const after = mode === 'lossless' ? await semiSync(e.server) : undefined;
@@ -286,10 +299,7 @@ async function breakdown(e: Env, threads: number): Promise<Breakdown> {
   const { streamer, close } = buildStreamer(config, silentLogger, 'current', { objects: timed });
   const running = streamer.run();
   try {
-    for (let i = 0; (await semiSync(e.server)).Rpl_semi_sync_master_clients !== 1; i++) {
-      if (i > 1500) throw new Error('the in-process agent did not connect as a semi-sync replica within 30 s');
-      await sleep(20);
-    }
+    await waitJoined(e, repoFor(e, clusterId), 'lossless', () => '(in process)');
     const { commits, startMs: t0, seconds } = await load(e.server, threads, SECONDS, true);
     const parts = { untilPut: [] as number[], put: [] as number[], afterPut: [] as number[] };
     for (const c of commits) {
