@@ -34,6 +34,10 @@ import { openObjectStore, openStateStore } from '../agent/wiring.js';
 import { machine, median, percentile, say, writeResults } from './common.js';
 
 const args = process.argv.slice(2);
+for (let i = 0; i < args.length; i++) {
+  if (args[i] === '--seconds' || args[i] === '--runs') i++;
+  else if (args[i] !== '--quick') throw new Error(`unknown argument ${args[i]}; usage: node dist/bench/lossless.js [--quick] [--seconds N] [--runs N]`);
+}
 const QUICK = args.includes('--quick');
 const option = (name: string, fallback: number) => {
   const i = args.indexOf(name);
