@@ -507,7 +507,8 @@ export class Streamer {
       durable = joined.durable;
       // from the join on, the lease is renewed (and its loss fences) whatever the next step waits for
       stopHeartbeat = this.startHeartbeat();
-      if (!this.stopping) await this.removeStrays(joined);
+      // a transient store failure here must not end the agent (every other start-up step retries too)
+      if (!this.stopping) await retrying(() => this.removeStrays(joined), this.retryOpts('remove chunks past the durable position'));
       const encoding = this.opts.chunkEncoding ?? 'none';
       const encode = await chunkEncoder(encoding);
       const shipper = new Shipper({

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { buildStreamer } from '../../../agent/cli/agent.js';
+import { buildStreamer, objectStoreFor } from '../../../agent/cli/agent.js';
+import { UnavailableError } from '../../../agent/errors.js';
+import type { ObjectStore } from '../../../agent/ports/object-store.js';
 import { ExitCode } from '../../../agent/cli/command.js';
 import { TcpForwarder } from '../../../agent/local/tcp-forwarder.js';
 import { sleep } from '../../../agent/retry.js';
@@ -103,6 +105,32 @@ describe('the agent is never silent', () => {
     assert.ok(retries.some((l) => typeof l.lagSeconds === 'number' && (l.lagSeconds as number) >= 1), `lag not logged: ${JSON.stringify(retries.slice(0, 3))}`);
     assert.ok(retries.every((l) => l.heldBytes === undefined || (l.heldBytes as number) <= 64 * 1024 * 1024));
     await assertChunksRebuildBinlog(t, server, config);
+  });
+
+  it('retries a store failure while it clears what an interrupted run left, at start', async (t) => {
+    const server = await withMariaDb(t);
+    const stack = await withLocalStack(t);
+    const config = agentConfig(server, stack, 'strays-retry');
+    const inner = objectStoreFor(config);
+    const objects = Object.create(inner) as ObjectStore;
+    let failures = 2;
+    objects.list = (prefix, startAfter) => {
+      if (failures-- > 0) throw new UnavailableError('object store', `injected: list ${prefix}`);
+      return inner.list(prefix, startAfter);
+    };
+    await server.query('CREATE DATABASE app');
+    const { log, lines } = capturingLogger();
+    const { streamer, close } = buildStreamer(config, log, 'oldest', { objects });
+    const running = streamer.run();
+    try {
+      await waitCaughtUp(server, new ClusterStateRepo(openStateStore(config), config.clusterId));
+    } finally {
+      await streamer.stop();
+      await close();
+    }
+    const reason = await running;
+    assert.equal(reason.kind, 'stopped', reason.kind === 'failed' ? String(reason.error) : '');
+    assert.ok(lines().some((l) => l.msg === 'remove chunks past the durable position failed; retrying'), 'the failure was not retried');
   });
 
   it('stops with an error naming the file when a binlog it needs was purged', async (t) => {
