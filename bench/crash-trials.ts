@@ -110,7 +110,7 @@ async function main(): Promise<number> {
       distribution: { faults: tally(results, (r) => r.plan.faults), kill: tally(results, (r) => r.plan.kill), oldAgentExit: tally(results, (r) => String(r.fencedExit)) },
       s3Faults: results.reduce((acc, r) => ({ requests: acc.requests + r.s3.requests, errors: acc.errors + r.s3.errors, resetsBefore: acc.resetsBefore + r.s3.resetsBefore, resetsAfter: acc.resetsAfter + r.s3.resetsAfter, delayed: acc.delayed + r.s3.delayed }), { requests: 0, errors: 0, resetsBefore: 0, resetsAfter: 0, delayed: 0 }),
       failures,
-      trials: results.map((r) => ({ seed: r.plan.seed, faults: r.plan.faults, faultPlan: r.plan.faultPlan, kill: r.plan.kill, killAfterMs: r.plan.killAfterMs, survivorMs: r.plan.survivorMs, attempted: r.attempted, acked: r.acked, durable: r.durable, restored: r.restored, lost: r.lost, durableGtid: r.durableGtid, restoredGtid: r.restoredGtid, oldAgentExit: r.fencedExit, s3: r.s3, durationMs: r.durationMs, problems: r.problems })),
+      trials: results.map((r) => ({ seed: r.plan.seed, faults: r.plan.faults, faultPlan: r.plan.faultPlan, kill: r.plan.kill, killAfterMs: r.plan.killAfterMs, survivorMs: r.plan.survivorMs, attempted: r.attempted, acked: r.acked, durable: r.durable, withoutGtid: r.withoutGtid, restored: r.restored, lost: r.lost, durableGtid: r.durableGtid, restoredGtid: r.restoredGtid, oldAgentExit: r.fencedExit, s3: r.s3, durationMs: r.durationMs, problems: r.problems })),
     });
     say(`results: ${path}`);
   }

@@ -21,8 +21,13 @@ export interface CrashObservation {
 export interface CrashVerdict {
   /** Acknowledged commits. */
   acked: number;
-  /** Acknowledged commits within the durable position (by their GTID). */
+  /**
+   * Acknowledged commits within the durable position, by their GTID. A commit whose client died
+   * between COMMIT and reading its GTID is not counted here (see `withoutGtid`).
+   */
   durable: number;
+  /** Acknowledged commits whose GTID the client could not read (the server died right after COMMIT returned). */
+  withoutGtid: number;
   /** Acknowledged commits present in the restored server. */
   restored: number;
   /** Acknowledged commits absent from the restored server. */
@@ -80,5 +85,5 @@ export function checkCrash(o: CrashObservation): CrashVerdict {
   if (missingWithin.length > 0) problems.push(`commits within the durable position are missing from the restore: numbers ${some(missingWithin)}`);
   if (beyond.length > 0) problems.push(`commits beyond the durable position were restored: numbers ${some(beyond)}`);
   if (o.mode === 'lossless' && lost.length > 0) problems.push(`acknowledged commits lost in lossless mode: numbers ${some(lost)}`);
-  return { acked: o.acked.length, durable, restored: o.acked.length - lost.length, lost: lost.length, problems };
+  return { acked: o.acked.length, durable, withoutGtid: o.acked.filter((c) => c.gtid === undefined).length, restored: o.acked.length - lost.length, lost: lost.length, problems };
 }

@@ -21,7 +21,7 @@ function observation(over: Partial<CrashObservation> & { n?: number; restoredUpT
 describe('crash trial checker', () => {
   it('passes a restore that holds every acknowledged commit up to the durable position', () => {
     const v = checkCrash(observation());
-    assert.deepEqual(v, { acked: 5, durable: 5, restored: 5, lost: 0, problems: [] });
+    assert.deepEqual(v, { acked: 5, durable: 5, withoutGtid: 0, restored: 5, lost: 0, problems: [] });
   });
 
   it('reports an acknowledged commit that the restore does not hold as lost in lossless mode', () => {
@@ -31,6 +31,15 @@ describe('crash trial checker', () => {
     assert.equal(v.lost, 1);
     assert.equal(v.durable, 5);
     assert.match(v.problems.join('\n'), /acknowledged commits lost in lossless mode: numbers 6/);
+  });
+
+  it('counts a commit whose GTID the client never read as acknowledged, and checks it as any other', () => {
+    const o = observation();
+    const acked = o.acked.map((c) => (c.n === 5 ? { n: 5, at: 0 } : c));
+    assert.deepEqual(checkCrash({ ...o, acked }), { acked: 5, durable: 4, withoutGtid: 1, restored: 5, lost: 0, problems: [] });
+    const missing = new Set([1, 2, 3, 4]);
+    const v = checkCrash({ ...o, acked, restoredA: missing, restoredB: missing, restoredGtid: '0-1-14', durableGtid: '0-1-14' });
+    assert.deepEqual({ lost: v.lost, problems: v.problems }, { lost: 1, problems: ['acknowledged commits lost in lossless mode: numbers 5'] });
   });
 
   it('counts a lost commit in async mode without calling it a problem', () => {
