@@ -9,7 +9,7 @@
  *   npm run crash-trials -- --trials N [--mode lossless|async] [--faults none|s3-slow|s3-errors|mixed] [--seed S] [--results NAME] [--keep]
  *
  * `--seed S` replays one trial. `--results NAME` writes bench/results/NAME.json. Exits non-zero
- * when any trial failed.
+ * when any trial failed. CRASH_TRIALS_VERBOSE=1 prints each trial's steps as they happen.
  */
 import { randomInt } from 'node:crypto';
 import { runCrashTrial, type CrashMode, type FaultsOption, type TrialResult } from '../agent/local/crash-trial.js';
