@@ -2,10 +2,9 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { backupDepsFor } from '../cli/agent.js';
+import { backupDepsFor, objectStoreFor } from '../cli/agent.js';
 import { ExitCode } from '../cli/command.js';
 import { ClusterStateRepo, type DurablePosition } from '../cluster/repo.js';
-import { objectStoreFor } from '../cli/agent.js';
 import { takeBaseBackup } from '../backup/base-backup.js';
 import { binlogPrefix, parseChunkKey } from '../keys.js';
 import { silentLogger } from '../log.js';
@@ -14,7 +13,7 @@ import { freePort } from '../server/free-port.js';
 import { MariaDbServer } from '../server/mariadb.js';
 import { openStateStore } from '../wiring.js';
 import { AgentProcess } from './agent-process.js';
-import { waitCaughtUp } from './catch-up.js';
+import { localAgentConfig, waitCaughtUp } from './catch-up.js';
 import { checkCrash, type CrashVerdict } from './crash-check.js';
 import { startFaultProxy, type FaultCounts, type FaultPlan, type FaultProxy } from './fault-proxy.js';
 import { PAIR_TABLES, PairWriter } from './pair-writer.js';
@@ -138,17 +137,7 @@ export async function runCrashTrial(stack: LocalStack, opts: CrashTrialOptions):
     await PairWriter.createSchema(primary.url);
     if (plan.mode === 'lossless') for (const setting of SEMI_SYNC_SETTINGS) await primary.query(`SET GLOBAL ${setting}`);
     proxy = await startFaultProxy(stack.s3.endpoint, plan.faultPlan, seededRandom(opts.seed ^ 0x5eed));
-    const config = {
-      clusterId,
-      mysqlUrl: primary.url,
-      bucket: stack.bucket,
-      table: stack.table,
-      region: stack.region,
-      s3Endpoint: stack.s3.endpoint,
-      dynamodbEndpoint: stack.dynamodb.endpoint,
-      prefix: '',
-    };
-    for (const [k, v] of Object.entries(stack.env)) if (k.startsWith('AWS_')) process.env[k] = v;
+    const config = localAgentConfig(stack, primary.url, clusterId);
     mkdirSync(join(dir, 'agent'), { recursive: true });
     const agentEnv = {
       ...stack.env,
