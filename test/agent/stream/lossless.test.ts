@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
 import { describe, it } from 'node:test';
 import { buildStreamer, objectStoreFor } from '../../../agent/cli/agent.js';
+import type { StopReason } from '../../../agent/stream/streamer.js';
 import { ServerConfigError } from '../../../agent/errors.js';
 import { silentLogger } from '../../../agent/log.js';
 import type { ObjectStore } from '../../../agent/ports/object-store.js';
@@ -63,6 +64,14 @@ async function commit(server: MariaDbServer, v: string): Promise<{ seq: number; 
 async function semiSyncStatus(server: MariaDbServer): Promise<Record<string, string>> {
   const rows = await server.query<{ Variable_name: string; Value: string }[]>("SHOW GLOBAL STATUS LIKE 'Rpl_semi_sync_master_%'");
   return Object.fromEntries(rows.map((r) => [r.Variable_name, String(r.Value)]));
+}
+
+/** Stops a streamer built by the test and asserts it stopped cleanly (stored what it held, released its lease). */
+async function stopCleanly(streamer: { stop(): Promise<void> }, running: Promise<StopReason>, close: () => Promise<void>): Promise<void> {
+  await streamer.stop();
+  const reason = await running;
+  await close();
+  assert.equal(reason.kind, 'stopped', reason.kind === 'failed' ? String(reason.error) : '');
 }
 
 /** Reads the state item until `ok` holds (the heartbeat records the semi-sync state every 200 ms). */
@@ -147,10 +156,7 @@ describe('lossless mode (semi-sync replica)', () => {
       await waitCaughtUp(server, repo);
     } finally {
       gated.open();
-      await streamer.stop();
-      const reason = await running;
-      await close();
-      assert.equal(reason.kind, 'stopped', reason.kind === 'failed' ? String(reason.error) : '');
+      await stopCleanly(streamer, running, close);
     }
     await assertChunksRebuildBinlog(t, server, config);
   });
@@ -195,10 +201,7 @@ describe('lossless mode (semi-sync replica)', () => {
       assert.ok(lines().some((l) => l.level === 40 && /semi-sync resumed/.test(String(l.msg))));
     } finally {
       gated.open();
-      await streamer.stop();
-      const reason = await running;
-      await close();
-      assert.equal(reason.kind, 'stopped', reason.kind === 'failed' ? String(reason.error) : '');
+      await stopCleanly(streamer, running, close);
     }
   });
 
@@ -229,10 +232,7 @@ describe('lossless mode (semi-sync replica)', () => {
       assert.deepEqual({ ...statusReport(state, Date.now()).semiSync, since: '' }, { mode: 'best-effort', enabled: false, status: 'off', fallbacks: 0, since: '' });
       assert.ok(lines().some((l) => l.level === 50 && /semi-sync off/.test(String(l.msg))), 'no error line says the primary runs without semi-sync');
     } finally {
-      await streamer.stop();
-      const reason = await running;
-      await close();
-      assert.equal(reason.kind, 'stopped', reason.kind === 'failed' ? String(reason.error) : '');
+      await stopCleanly(streamer, running, close);
     }
   });
 });
