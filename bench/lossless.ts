@@ -32,6 +32,7 @@ import { MariaDbServer } from '../agent/server/mariadb.js';
 import { sha256Hex } from '../agent/store/bytes.js';
 import { openObjectStore, openStateStore } from '../agent/wiring.js';
 import { machine, median, percentile, say, writeResults } from './common.js';
+import { STRICT_TIMEOUT_MS } from '../agent/preflight.js';
 
 const args = process.argv.slice(2);
 for (let i = 0; i < args.length; i++) {
@@ -53,8 +54,8 @@ const MODES = ['async', 'lossless'] as const;
 type Mode = (typeof MODES)[number];
 /** Sequential PUTs and position writes per run, unloaded. */
 const PROBES = QUICK ? 40 : 200;
-/** Long enough that no commit falls back to asynchronous during a trial (checked: no_tx). */
-const SEMI_SYNC_TIMEOUT_MS = 60_000;
+/** Strict mode's timeout (preflight requires >= 1 h): no commit falls back to asynchronous (checked: no_tx). */
+const SEMI_SYNC_TIMEOUT_MS = Number(STRICT_TIMEOUT_MS);
 /** S3 Standard PUT requests, us-east-1: $0.005 per 1,000. */
 const USD_PER_1000_PUTS = 0.005;
 /** AWS prices a month as 730 hours. */
