@@ -5,6 +5,7 @@ import type { StateStore } from '../ports/state-store.js';
 import { ClusterStateRepo, type ClusterState, type TimelineStart } from '../cluster/repo.js';
 import { RestoreRefusedError } from '../errors.js';
 import { readPruneMarkers } from '../retention/prune-marker.js';
+import { retrying } from '../retry.js';
 import type { ChunkInfo } from './plan.js';
 
 /**
@@ -33,17 +34,28 @@ export async function readInventory(
   const history = await new ClusterStateRepo(stateStore, clusterId).readHistory();
   if (!history) throw new RestoreRefusedError(`cluster ${clusterId}`, 'the cluster has no state item', { hint: 'Check SQUIRREL_CLUSTER_ID and SQUIRREL_TABLE.' });
   const { state, starts } = history;
-  const catalog = await readCatalog(objects, prefix, clusterId);
-  const chunks: ChunkInfo[] = [];
-  for await (const o of objects.list(binlogPrefix(prefix, clusterId))) {
-    const k = parseChunkKey(o.key);
-    if (!k) continue;
-    chunks.push({ key: o.key, ...k, sizeBytes: o.sizeBytes, sha256: '', firstGtid: '', lastGtid: '', gtidPos: '', serverIds: [], firstTs: 0, lastTs: 0, encoding: 'none' });
-  }
-  if (opts.withMetadata) await readChunkMetadata(objects, chunks, opts.concurrency);
-  const prunedThrough = await readPruneMarkers(objects, prefix, clusterId);
-  return { state, starts, catalog, chunks, prunedThrough };
+  // an unattended restore (a failover) rides out a transient store failure: the listings are read
+  // again from the start, a bounded number of times
+  let failures = 0;
+  return retrying(
+    async () => {
+      const catalog = await readCatalog(objects, prefix, clusterId);
+      const chunks: ChunkInfo[] = [];
+      for await (const o of objects.list(binlogPrefix(prefix, clusterId))) {
+        const k = parseChunkKey(o.key);
+        if (!k) continue;
+        chunks.push({ key: o.key, ...k, sizeBytes: o.sizeBytes, sha256: '', firstGtid: '', lastGtid: '', gtidPos: '', serverIds: [], firstTs: 0, lastTs: 0, encoding: 'none' });
+      }
+      if (opts.withMetadata) await readChunkMetadata(objects, chunks, opts.concurrency);
+      const prunedThrough = await readPruneMarkers(objects, prefix, clusterId);
+      return { state, starts, catalog, chunks, prunedThrough };
+    },
+    { stopped: () => failures >= INVENTORY_ATTEMPTS, onRetry: () => failures++ },
+  );
 }
+
+/** Attempts at reading the object store's listings before a transient failure is final (about 20 s of backoff). */
+export const INVENTORY_ATTEMPTS = 8;
 
 /**
  * Fills in each chunk's metadata (timestamps, GTIDs, GTID position, server ids) in place: one HEAD
