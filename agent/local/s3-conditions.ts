@@ -15,6 +15,11 @@ import { Readable } from 'node:stream';
  * - PutObject and UploadPart verify `x-amz-checksum-sha256` against the body (400 BadDigest).
  * - The checksum given on PutObject is stored and returned by GetObject/HeadObject when the
  *   client sends `x-amz-checksum-mode: ENABLED`.
+ * - ListObjectsV2 is answered here. s3rver walks its directories in readdir order and cuts a page
+ *   there, so pages are not in key order and a key can fall between two pages; and it makes its
+ *   continuation tokens with DES, which OpenSSL 3 refuses, so every listing of more than one page
+ *   failed with InternalError. Here a page is the next `max-keys` entries (keys and common
+ *   prefixes together) in key order, and the token is the last entry, encoded.
  *
  * Bodies with a checksum are buffered in memory to verify them before s3rver stores anything.
  */
@@ -26,12 +31,28 @@ interface KoaContext {
   query: Record<string, string | string[] | undefined>;
   headers: Record<string, string | string[] | undefined>;
   req: IncomingMessage | Readable;
-  store: { getMetadata(bucket: string, key: string): Promise<{ etag: string }> };
+  store: {
+    getMetadata(bucket: string, key: string): Promise<{ etag: string }>;
+    getBucket(bucket: string): Promise<unknown>;
+    listObjects(bucket: string, options: ListOptions): Promise<StoreListing>;
+  };
+  body: unknown;
   set(name: string, value: string): void;
   remove(name: string): void;
   response: { get(name: string): string };
 }
 type Next = () => Promise<void>;
+interface ListOptions {
+  prefix: string;
+  delimiter?: string;
+  startAfter: string;
+  maxKeys: number;
+}
+/** What s3rver's filesystem store returns from `listObjects`. */
+interface StoreListing {
+  objects: { key: string; lastModifiedDate: Date; size: number; metadata: Record<string, string> }[];
+  commonPrefixes: string[];
+}
 export type KoaMiddleware = (ctx: KoaContext, next: Next) => Promise<void>;
 
 const require = createRequire(import.meta.url);
@@ -46,7 +67,7 @@ export function storeChecksumMetadata(): void {
   if (!S3Object.ALLOWED_METADATA.includes(CHECKSUM_HEADER)) S3Object.ALLOWED_METADATA.push(CHECKSUM_HEADER);
 }
 
-type Operation = 'put' | 'part' | 'complete' | 'get' | 'other';
+type Operation = 'put' | 'part' | 'complete' | 'get' | 'list' | 'other';
 
 function header(ctx: KoaContext, name: string): string | undefined {
   const v = ctx.headers[name];
@@ -58,6 +79,7 @@ function classify(ctx: KoaContext): Operation {
   const sub = ['acl', 'tagging', 'legal-hold', 'retention', 'torrent', 'select', 'uploads'].some((s) => s in q);
   if (sub) return 'other';
   const upload = 'uploadId' in q;
+  if (ctx.method === 'GET' && q['list-type'] === '2' && /^\/[^/]+\/?$/.test(ctx.path)) return 'list';
   switch (ctx.method) {
     case 'PUT':
       return upload ? 'part' : 'put';
@@ -145,10 +167,75 @@ function keyLock(): <T>(key: string, fn: () => Promise<T>) => Promise<T> {
   };
 }
 
+const TOKEN_PREFIX = 'squirrel:';
+const query = (ctx: KoaContext, name: string): string | undefined => {
+  const v = ctx.query[name];
+  return Array.isArray(v) ? v[0] : v;
+};
+
+function startAfterOf(ctx: KoaContext): string {
+  const token = query(ctx, 'continuation-token');
+  if (token === undefined) return query(ctx, 'start-after') ?? '';
+  const decoded = Buffer.from(token, 'base64url').toString('utf8');
+  if (!decoded.startsWith(TOKEN_PREFIX)) {
+    throw new S3Error('InvalidArgument', 'The continuation token provided is incorrect', { ArgumentName: 'continuation-token' });
+  }
+  return decoded.slice(TOKEN_PREFIX.length);
+}
+
+function maxKeysOf(ctx: KoaContext): number {
+  const raw = query(ctx, 'max-keys');
+  if (raw === undefined) return 1000;
+  if (!/^\d+$/.test(raw)) {
+    throw new S3Error('InvalidArgument', 'Provided max-keys not an integer or within integer range', { ArgumentName: 'max-keys', ArgumentValue: raw });
+  }
+  return Math.min(1000, Number(raw));
+}
+
+/** ListObjectsV2: the next `max-keys` keys and common prefixes after the start, in key order. */
+async function listObjectsV2(ctx: KoaContext, bucket: string): Promise<void> {
+  if (!(await ctx.store.getBucket(bucket))) {
+    throw new S3Error('NoSuchBucket', 'The specified bucket does not exist', { BucketName: bucket });
+  }
+  const prefix = query(ctx, 'prefix') ?? '';
+  const delimiter = query(ctx, 'delimiter') || undefined;
+  const startAfter = startAfterOf(ctx);
+  const maxKeys = maxKeysOf(ctx);
+  const all = await ctx.store.listObjects(bucket, { prefix, delimiter, startAfter, maxKeys: Infinity });
+  const entries = [
+    ...all.objects.map((object) => ({ key: object.key, object })),
+    ...all.commonPrefixes.filter((p) => p > startAfter).map((p) => ({ key: p, object: undefined })),
+  ].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  const page = entries.slice(0, maxKeys);
+  const truncated = entries.length > page.length;
+  const last = page[page.length - 1];
+  ctx.body = {
+    ListBucketResult: {
+      '@': { xmlns: 'http://doc.s3.amazonaws.com/2006-03-01/' },
+      Name: bucket,
+      Prefix: prefix,
+      StartAfter: query(ctx, 'continuation-token') === undefined ? query(ctx, 'start-after') : undefined,
+      ContinuationToken: query(ctx, 'continuation-token'),
+      NextContinuationToken: truncated && last ? Buffer.from(TOKEN_PREFIX + last.key, 'utf8').toString('base64url') : undefined,
+      KeyCount: page.length,
+      MaxKeys: maxKeys,
+      Delimiter: delimiter,
+      IsTruncated: truncated,
+      Contents: page.flatMap(({ object }) =>
+        object
+          ? [{ Key: object.key, LastModified: object.lastModifiedDate.toISOString(), ETag: object.metadata['etag'], Size: object.size, StorageClass: 'STANDARD' }]
+          : [],
+      ),
+      CommonPrefixes: page.flatMap(({ key, object }) => (object ? [] : [{ Prefix: key }])),
+    },
+  };
+}
+
 export function conditionalWrites(): KoaMiddleware {
   const withLock = keyLock();
   return async (ctx, next) => {
     const op = classify(ctx);
+    if (op === 'list') return listObjectsV2(ctx, decodeURIComponent(ctx.path.split('/')[1]!));
     const where = target(ctx.path);
     if (op === 'other' || !where) return next();
     if (op === 'get') {

@@ -7,6 +7,7 @@ import {
   CreateMultipartUploadCommand,
   GetObjectCommand,
   HeadObjectCommand,
+  ListObjectsV2Command,
   PutObjectCommand,
   S3ServiceException,
   UploadPartCommand,
@@ -117,6 +118,39 @@ describe('local S3 stand-in', () => {
     await complete('multi/k', a);
     assert.ok((await read(client, 'multi/k')).equals(part));
     assert.deepEqual(await s3Error(complete('multi/k', b)), { name: 'PreconditionFailed', status: 412 });
+  });
+
+  it('lists more than one page in key order, every key once, and resumes from its continuation token', async () => {
+    const keys = [...Array.from({ length: 1203 }, (_, i) => `many/k${String(i).padStart(4, '0')}`), 'many/a/1', 'many/a/2', 'many/zz/3'];
+    for (let i = 0; i < keys.length; i += 32) {
+      await Promise.all(keys.slice(i, i + 32).map((Key) => client.send(new PutObjectCommand({ Bucket: bucket, Key, Body: Buffer.from(Key) }))));
+    }
+    /** Every page of one listing: its keys and common prefixes, in the order served. */
+    const pages = async (input: { Prefix: string; Delimiter?: string; MaxKeys?: number; StartAfter?: string }) => {
+      const out: { keys: string[]; prefixes: string[] }[] = [];
+      let ContinuationToken: string | undefined;
+      do {
+        const page = await client.send(new ListObjectsV2Command({ Bucket: bucket, ...input, ContinuationToken }));
+        out.push({ keys: (page.Contents ?? []).map((c) => c.Key!), prefixes: (page.CommonPrefixes ?? []).map((p) => p.Prefix!) });
+        assert.equal(page.KeyCount, out.at(-1)!.keys.length + out.at(-1)!.prefixes.length);
+        ContinuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
+      } while (ContinuationToken);
+      return out;
+    };
+    const sorted = [...keys].sort();
+    const flat = await pages({ Prefix: 'many/' });
+    assert.deepEqual(flat.map((p) => p.keys.length), [1000, 206]);
+    assert.deepEqual(flat.flatMap((p) => p.keys), sorted);
+
+    const grouped = await pages({ Prefix: 'many/', Delimiter: '/', MaxKeys: 500 });
+    assert.deepEqual(grouped.map((p) => p.keys.length + p.prefixes.length), [500, 500, 205]);
+    assert.deepEqual(grouped.flatMap((p) => p.prefixes), ['many/a/', 'many/zz/']);
+    assert.deepEqual(grouped.flatMap((p) => p.keys), sorted.filter((k) => /^many\/[^/]+$/.test(k)));
+
+    const after = await pages({ Prefix: 'many/', StartAfter: 'many/k1199' });
+    assert.deepEqual(after.flatMap((p) => p.keys), ['many/k1200', 'many/k1201', 'many/k1202', 'many/zz/3']);
+    const bad = await s3Error(client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: 'many/', ContinuationToken: 'bm90LW91cnM' })));
+    assert.deepEqual(bad, { name: 'InvalidArgument', status: 400 });
   });
 
   it('removes its temporary directory on stop', async () => {
