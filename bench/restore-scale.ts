@@ -6,7 +6,8 @@
  *      written at the primary's rate.
  *   3. baseline: the base backup unpacked into a server with the restore's own sizing and settings
  *      (replay-server.ts), made a replica of the *real* primary, applying the same tail.
- *   4. kill -9 of the primary; `restore --target latest` (agent/restore/restore.ts), phase by phase.
+ *   4. `restore --target latest` (agent/restore/restore.ts), phase by phase; interleaved with 3 per rep,
+ *      and the primary killed (kill -9) before the last restore.
  *   5. before: the same tail through the fake primary into a server with the old, test-harness
  *      sizing (16 MiB pool, 8 MiB redo log, as many applier threads as cores), stopped after
  *      `--before-max-seconds` (its rate is what counts).
@@ -287,13 +288,17 @@ async function main(): Promise<void> {
       return result;
     };
 
-    // ---- 3. baseline (the real primary still up), 4. restore after kill -9, interleaved per rep
-    for (let rep = 1; rep <= REPS; rep++) await replica('baseline', rep, sizing, 'primary');
-    await primary.kill9();
     // ---- 6. applier threads (first: the fake primary's first run is not then the restore's)
     for (const threads of SWEEP) await replica(`threads-${threads}`, 1, { ...sizing, parallelThreads: threads }, 'fake');
+    // ---- 3. baseline (the real primary up) and 4. restore, interleaved per rep so that both see
+    // the same noise of this shared machine; the primary is killed (kill -9) before the last restore.
+    // An idle primary takes no CPU from a restore that runs before its kill.
     let lastRestore: RestoreResult | undefined;
-    for (let rep = 1; rep <= REPS; rep++) lastRestore = await restoreLatest(rep);
+    for (let rep = 1; rep <= REPS; rep++) {
+      await replica('baseline', rep, sizing, 'primary');
+      if (rep === REPS) await primary.kill9();
+      lastRestore = await restoreLatest(rep);
+    }
     // ---- 5. before: the test-harness sizing, as restore ran before this change
     const old = { ...sizing, parallelThreads: availableParallelism(), bufferPoolBytes: 16 * 2 ** 20, logFileBytes: 8 * 2 ** 20 };
     await replica('before', 1, old, 'fake', true, BEFORE_MAX_SECONDS * 1000);
