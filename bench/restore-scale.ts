@@ -2,10 +2,12 @@
  * Benchmark: restore at scale, phase by phase, against a real replica in the same run.
  *   1. A primary (durable settings) with the agent streaming to the local S3 stand-in; sysbench
  *      `oltp_write_only` prepare of `--tables` × `--scale` rows; a physical base backup.
- *   2. `--load-seconds` of sysbench load (8 threads): the tail, written at the primary's rate.
+ *   2. `--load-seconds` of sysbench load (`--load-threads`, 8), or as long as `--tail-transactions` take: the tail,
+ *      written at the primary's rate.
  *   3. baseline: the base backup unpacked into a server with the restore's own sizing and settings
  *      (replay-server.ts), made a replica of the *real* primary, applying the same tail.
- *   4. kill -9 of the primary; `restore --target latest` (agent/restore/restore.ts), phase by phase.
+ *   4. `restore --target latest` (agent/restore/restore.ts), phase by phase; interleaved with 3 per rep,
+ *      and the primary killed (kill -9) before the last restore.
  *   5. before: the same tail through the fake primary into a server with the old, test-harness
  *      sizing (16 MiB pool, 8 MiB redo log, as many applier threads as cores), stopped after
  *      `--before-max-seconds` (its rate is what counts).
@@ -15,9 +17,11 @@
  * (rto.ts) is set against its real one: rep 1 predicts with the default rates, rep 2 on with the
  * record rep 1 left (restore-history.ts). Results: bench/results/restore-scale.json.
  *
- *   node dist/bench/restore-scale.js [--scale 400000] [--tables 8] [--load-seconds 60] [--reps 1] [--before-max-seconds 180] [--sweep 2,8,16]
+ *   node dist/bench/restore-scale.js [--scale 400000] [--tables 8] [--load-seconds 60 | --tail-transactions 200000] [--load-threads 8]
+ *     [--reps 1] [--before-max-seconds 180] [--sweep 2,8,16] [--fake-primary-log FILE] [--out NAME]
  */
 import { execFileSync } from 'node:child_process';
+import { pino } from 'pino';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, totalmem, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -45,11 +49,17 @@ const option = (name: string, fallback: number) => {
 const SCALE = option('--scale', 400_000);
 const TABLES = option('--tables', 8);
 const LOAD_SECONDS = option('--load-seconds', 60);
+/** `--tail-transactions N`: load until the tail holds N transactions (sysbench --events), however long that takes; instead of --load-seconds. */
+const TAIL_TRANSACTIONS = option('--tail-transactions', 0);
+const LOAD_THREADS = option('--load-threads', 8);
 const REPS = option('--reps', 1);
 const BEFORE_MAX_SECONDS = option('--before-max-seconds', 180);
 const sweepAt = args.indexOf('--sweep');
 const SWEEP = sweepAt >= 0 ? args[sweepAt + 1]!.split(',').map(Number) : [];
 const CLUSTER = 'bench-restore-scale';
+/** `--fake-primary-log FILE`: the fake primary's debug log of the bench's own replicas (times of the handshake, dump and its end). */
+const FAKE_PRIMARY_LOG = args.includes('--fake-primary-log') ? args[args.indexOf('--fake-primary-log') + 1]! : undefined;
+const fakePrimaryLog = FAKE_PRIMARY_LOG ? pino({ level: 'debug' }, pino.destination({ dest: FAKE_PRIMARY_LOG, sync: true })) : silentLogger;
 
 /** CPU seconds (user + system) a process has used so far, from /proc. */
 function cpuSecondsOf(pid: number): number {
@@ -113,10 +123,14 @@ async function main(): Promise<void> {
     say(`base backup: ${(manifest.object.rawSizeBytes / 2 ** 20).toFixed(0)} MiB raw, ${(manifest.object.sizeBytes / 2 ** 20).toFixed(0)} MiB stored, ${backupSeconds} s`);
 
     // ---- 2. the tail
-    const loadOut = await run('sysbench', ['oltp_write_only', ...sb, '--threads=8', `--time=${LOAD_SECONDS}`, '--report-interval=0', 'run']);
+    t0 = Date.now();
+    const length = TAIL_TRANSACTIONS > 0 ? ['--time=0', `--events=${TAIL_TRANSACTIONS}`] : [`--time=${LOAD_SECONDS}`];
+    const loadOut = await run('sysbench', ['oltp_write_only', ...sb, `--threads=${LOAD_THREADS}`, ...length, '--report-interval=0', 'run']);
+    const loadSeconds = sec(Date.now() - t0);
     const written = /transactions:\s+(\d+)\s+\(([\d.]+) per sec/.exec(loadOut);
     const primaryTxPerSec = Number(written?.[2] ?? NaN);
     await caughtUp();
+    const [tailEnd] = (await primary.query<{ File: string; Position: number }[]>('SHOW MASTER STATUS')) as [{ File: string; Position: number }];
     await streamer.stop();
     await running;
     await close();
@@ -128,7 +142,7 @@ async function main(): Promise<void> {
     const restoreDeps = { objects, stateStore, prefix: '', clusterId: CLUSTER, mysqlUrl: primary.url, log: silentLogger };
     // the restore's own plan: the chunk bytes its sizing rule sees
     const tailBytes = (await restore(restoreDeps, { kind: 'latest' }, join(work, 'dry'), { dryRun: true, progress: false })).plan.bytes.chunks;
-    say(`tail: ${tailTransactions} transactions written at ${primaryTxPerSec} tx/s in ${LOAD_SECONDS} s; ${(tailBytes / 2 ** 20).toFixed(0)} MiB of chunks to replay`);
+    say(`tail: ${tailTransactions} transactions written at ${primaryTxPerSec} tx/s in ${loadSeconds} s (${LOAD_THREADS} threads); ${(tailBytes / 2 ** 20).toFixed(0)} MiB of chunks to replay`);
 
     const sizing = sizeReplayServer({ memoryBytes: totalmem(), dataBytes: manifest.object.rawSizeBytes, binlogBytes: tailBytes, cores: availableParallelism() });
     say(`rule: ${sizing.reason}`);
@@ -159,14 +173,55 @@ async function main(): Promise<void> {
       phases?: RestoreResult['phases'];
       threads: number;
       cpu?: { ownCpuSeconds: number; s3rverCpuSeconds: number };
+      /** When the first transaction was applied and the whole tail received (ms from the replay's start), and [ms, applied] every second. */
+      flow?: { firstAppliedMs: number | undefined; receivedMs: number | undefined; trace: [number, number][] };
       /** A restore's predicted time (rto.ts, with the rates it had: the defaults, or the previous rep's record) against its real one. */
       prediction?: { predictedSeconds: number; actualSeconds: number; ratio: number; rates: string };
     };
     const runs: Run[] = [];
     const record = (r: Run) => {
       runs.push(r);
-      say(`${r.variant.padEnd(10)} rep ${r.rep}: ${r.transactions} tx in ${r.replaySeconds} s = ${r.txPerSec} tx/s${r.complete ? '' : ' (stopped early)'}${r.cpu ? ` cpu ${JSON.stringify(r.cpu)}` : ''}${r.phases ? ` phases ${JSON.stringify(r.phases)}` : ''}${r.prediction ? ` predicted ${r.prediction.predictedSeconds} s, took ${r.prediction.actualSeconds} s (${r.prediction.rates})` : ''}`);
+      say(`${r.variant.padEnd(10)} rep ${r.rep}: ${r.transactions} tx in ${r.replaySeconds} s = ${r.txPerSec} tx/s${r.complete ? '' : ' (stopped early)'}${r.cpu ? ` cpu ${JSON.stringify(r.cpu)}` : ''}${r.flow ? ` first applied at ${r.flow.firstAppliedMs} ms, all received at ${r.flow.receivedMs} ms` : ''}${r.phases ? ` phases ${JSON.stringify(r.phases)}` : ''}${r.prediction ? ` predicted ${r.prediction.predictedSeconds} s, took ${r.prediction.actualSeconds} s (${r.prediction.rates})` : ''}`);
     };
+
+    /**
+     * Samples a replaying server every 250 ms: when its first transaction was applied, when its
+     * I/O thread had received the whole tail (its relay log then holds everything), and the applied
+     * count over time. Shows whether the appliers ever waited for the source (the relay log ran dry)
+     * or were the bottleneck throughout.
+     */
+    const watchReplay = (server: MariaDbServer) => {
+      const t0 = Date.now();
+      const trace: [number, number][] = [];
+      let firstAppliedMs: number | undefined;
+      let receivedMs: number | undefined;
+      let stopped = false;
+      const loop = (async () => {
+        while (!stopped) {
+          const [pos] = await server.query<{ pos: string }[]>('SELECT @@gtid_slave_pos AS pos').catch(() => [{ pos: '' }]);
+          const [st] = await server.query<Record<string, unknown>[]>('SHOW SLAVE STATUS').catch(() => [] as Record<string, unknown>[]);
+          const ms = Date.now() - t0;
+          const applied = pos?.pos ? gtidDistance(manifest.binlog.gtid, pos.pos) : 0;
+          if (applied > 0 && firstAppliedMs === undefined) firstAppliedMs = ms;
+          if (receivedMs === undefined && st && st.Master_Log_File === tailEnd.File && Number(st.Read_Master_Log_Pos) >= Number(tailEnd.Position)) receivedMs = ms;
+          trace.push([ms, applied]);
+          await sleep(250);
+        }
+      })();
+      return async () => {
+        stopped = true;
+        await loop;
+        return { firstAppliedMs, receivedMs, trace: trace.filter((_, i) => i % 4 === 0) };
+      };
+    };
+
+    /** SHOW GLOBAL VARIABLES of each variant's first server: the replay servers must differ only in what makes them separate servers. */
+    const variables = new Map<string, Map<string, string>>();
+    const globalVariables = async (server: MariaDbServer) =>
+      new Map((await server.query<{ Variable_name: string; Value: string }[]>('SHOW GLOBAL VARIABLES')).map((r) => [r.Variable_name, String(r.Value)]));
+    /** The variables whose values differ between two servers, but for paths, ports and ids. */
+    const variableDiff = (a: Map<string, string>, b: Map<string, string>) =>
+      [...a].filter(([k, v]) => b.get(k) !== v && !/dir|path|file|socket|port|server_id|uuid|hostname|pid|timestamp|gtid|^log_error|basename|_index$/.test(k)).map(([k, v]) => `${k}: ${v} / ${b.get(k)}`);
 
     /** A replica with the given settings, from the backup, applying the tail from `source`. */
     const replica = async (variant: string, rep: number, s: ServerSizing, source: 'primary' | 'fake', old = false, timeoutMs?: number) => {
@@ -177,6 +232,8 @@ async function main(): Promise<void> {
       try {
         const t = Date.now();
         const used = cpu();
+        if (!variables.has(variant)) variables.set(variant, await globalVariables(server));
+        const watched = watchReplay(server);
         let applied = '';
         let complete = true;
         try {
@@ -191,7 +248,7 @@ async function main(): Promise<void> {
             startGtid: manifest.binlog.gtid,
             parallelThreads: s.parallelThreads,
             ...(old ? {} : { domainParallelThreads: s.domainParallelThreads }),
-            log: silentLogger,
+            log: source === 'fake' ? fakePrimaryLog.child({ variant, rep }) : silentLogger,
             onProgress: (p) => (applied = p),
             ...(timeoutMs ? { timeoutMs } : {}),
           });
@@ -200,10 +257,11 @@ async function main(): Promise<void> {
           complete = false;
         }
         const ms = Date.now() - t;
+        const flow = await watched();
         const cpuUsed = used();
         const transactions = complete ? tailTransactions : gtidDistance(manifest.binlog.gtid, applied);
         if (complete && (await checksums(server)) !== primarySums) throw new Error(`${variant}: tables differ from the primary`);
-        record({ variant, rep, replaySeconds: sec(ms), transactions, txPerSec: Math.round((transactions * 1000) / ms), complete, threads: s.parallelThreads, cpu: cpuUsed });
+        record({ variant, rep, replaySeconds: sec(ms), transactions, txPerSec: Math.round((transactions * 1000) / ms), complete, threads: s.parallelThreads, cpu: cpuUsed, flow });
       } finally {
         await server.stop();
         rmSync(dir, { recursive: true, force: true });
@@ -230,17 +288,24 @@ async function main(): Promise<void> {
       return result;
     };
 
-    // ---- 3. baseline (the real primary still up), 4. restore after kill -9, interleaved per rep
-    for (let rep = 1; rep <= REPS; rep++) await replica('baseline', rep, sizing, 'primary');
-    await primary.kill9();
     // ---- 6. applier threads (first: the fake primary's first run is not then the restore's)
     for (const threads of SWEEP) await replica(`threads-${threads}`, 1, { ...sizing, parallelThreads: threads }, 'fake');
+    // ---- 3. baseline (the real primary up) and 4. restore, interleaved per rep so that both see
+    // the same noise of this shared machine; the primary is killed (kill -9) before the last restore.
+    // An idle primary takes no CPU from a restore that runs before its kill.
     let lastRestore: RestoreResult | undefined;
-    for (let rep = 1; rep <= REPS; rep++) lastRestore = await restoreLatest(rep);
+    for (let rep = 1; rep <= REPS; rep++) {
+      await replica('baseline', rep, sizing, 'primary');
+      if (rep === REPS) await primary.kill9();
+      lastRestore = await restoreLatest(rep);
+    }
     // ---- 5. before: the test-harness sizing, as restore ran before this change
     const old = { ...sizing, parallelThreads: availableParallelism(), bufferPoolBytes: 16 * 2 ** 20, logFileBytes: 8 * 2 ** 20 };
     await replica('before', 1, old, 'fake', true, BEFORE_MAX_SECONDS * 1000);
 
+    const baseVars = variables.get('baseline');
+    const differences = Object.fromEntries([...variables].filter(([v]) => v !== 'baseline' && baseVars).map(([v, vars]) => [v, variableDiff(baseVars!, vars)]));
+    for (const [v, d] of Object.entries(differences)) say(`variables of ${v} that differ from the baseline's: ${d.length ? d.join('; ') : 'none'}`);
     const med = (variant: string, f: (r: Run) => number) => median(runs.filter((r) => r.variant === variant).map(f));
     const replayTxPerSec = med('restore', (r) => r.txPerSec);
     const baselineTxPerSec = med('baseline', (r) => r.txPerSec);
@@ -255,12 +320,13 @@ async function main(): Promise<void> {
       command: `node dist/bench/restore-scale.js ${args.join(' ')}`.trim(),
       machine: machine(),
       versions: { sysbench: sh('sysbench', ['--version']) },
-      parameters: { tables: TABLES, scale: SCALE, loadSeconds: LOAD_SECONDS, reps: REPS, beforeMaxSeconds: BEFORE_MAX_SECONDS, sweep: SWEEP },
+      parameters: { tables: TABLES, scale: SCALE, loadSeconds: LOAD_SECONDS, tailTransactions: TAIL_TRANSACTIONS, loadThreads: LOAD_THREADS, reps: REPS, beforeMaxSeconds: BEFORE_MAX_SECONDS, sweep: SWEEP },
       database: { tableBytes: Number(datadirBytes), prepareSeconds, backupRawBytes: manifest.object.rawSizeBytes, backupStoredBytes: manifest.object.sizeBytes, backupSeconds },
-      tail: { transactions: tailTransactions, primaryTxPerSec, chunkBytes: tailBytes },
+      tail: { transactions: tailTransactions, primaryTxPerSec, loadSeconds, chunkBytes: tailBytes },
       rule: sizing,
       before: { bufferPoolBytes: old.bufferPoolBytes, logFileBytes: old.logFileBytes, parallelThreads: old.parallelThreads, syncBinlog: 0, innodbFlushLogAtTrxCommit: 2, doublewrite: 1 },
       runs,
+      variableDifferences: differences,
       medians: { replayTxPerSec, baselineTxPerSec, beforeTxPerSec, restorePhases: lastRestore?.phases },
       predictions: runs.filter((r) => r.prediction).map((r) => ({ rep: r.rep, ...r.prediction! })),
       ratios,

@@ -19,8 +19,8 @@ import { classifyStatement } from '../binlog/transaction.js';
 import { BinlogChainError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { ObjectStore } from '../ports/object-store.js';
-import { formatMariaGtid, type MariaGtid } from '../protocol/gtid.js';
-import { sleep } from '../retry.js';
+import { formatMariaGtid, parseMariaGtidList, type MariaGtid } from '../protocol/gtid.js';
+import { retrying, sleep } from '../retry.js';
 import type { ChunkRef } from '../stream/chain.js';
 import { readFileHead, type ChunkReader } from './chunk-reader.js';
 import type { BinlogDumpRequest } from './client-commands.js';
@@ -99,6 +99,8 @@ export class DumpSender {
   private lastFormatDescription: Buffer | undefined;
   private lastSegment = '';
   private startPos = 4;
+  /** Chunks of the start file were jumped over: at chunk `key`, tell the filter they ended at `at`. */
+  private jump: { key: string; at: MariaGtid[] } | undefined;
   /** A file/position dump whose first event has not been reached yet. */
   private awaitingStart = false;
   private eventsSent = 0;
@@ -156,6 +158,12 @@ export class DumpSender {
       this.chunksRead++;
       const ref = chunk.ref;
       if (segmentKey(ref) !== this.lastSegment && (await this.beginSegment(ref, chunk.events)) === 'until-reached') return 'until-reached';
+      if (this.jump?.key === ref.key) {
+        this.currentPos = ref.start;
+        const state = this.filter.jumpedOver(this.jump.at);
+        if (state) sink.event(fakeGtidList(state, 0, ref.start, this.opts.serverId, this.checksum!));
+        this.jump = undefined;
+      }
       for (const ev of chunk.events) {
         const type = ev.header.typeCode;
         if (type === EventType.FORMAT_DESCRIPTION && ev.offset === 4) continue; // sent by beginSegment
@@ -255,7 +263,11 @@ export class DumpSender {
       index = await this.gtidStartSegment();
       const seg = segments[index]!;
       this.startPos = seg.chunks[0]!.start;
-      return { refs: segments.slice(index).flatMap((s) => s.chunks) };
+      const skip = await this.chunksBeforeStart(seg.chunks, session.connectState);
+      if (skip) this.jump = { key: seg.chunks[skip.count + 1]!.key, at: skip.at };
+      // the file's first chunk (FORMAT_DESCRIPTION, GTID_LIST) is always sent
+      const own = skip ? [seg.chunks[0]!, ...seg.chunks.slice(skip.count + 1)] : seg.chunks;
+      return { refs: [...own, ...segments.slice(index + 1).flatMap((s) => s.chunks)] };
     }
     index = request.file === '' ? 0 : segments.findIndex((s) => s.file === request.file);
     if (index < 0) throw new DumpFailure(request.file, `Could not find first log file name in binary log index file ('${request.file}' is not in the timeline)`);
@@ -270,6 +282,41 @@ export class DumpSender {
     const from = within < 0 ? seg.chunks.length : within;
     const refs = [...(seg.chunks[0]!.start === 4 && from > 0 ? [seg.chunks[0]!] : []), ...seg.chunks.slice(from), ...segments.slice(index + 1).flatMap((s) => s.chunks)];
     return { refs };
+  }
+
+  /**
+   * GTID mode: how many chunks after the start file's first one hold only groups the replica's
+   * start position already holds, so that they need not be read at all (a restore starts at its
+   * base backup's position, often deep into a large file: reading and checking every chunk up to
+   * it delayed the first applied transaction by seconds). A chunk qualifies when its `gtid-pos`
+   * metadata (the whole position at its end) is covered by the start in every domain; positions
+   * only grow along a file (strict mode), so a binary search over the chunks' metadata finds the
+   * last one, in a few HEAD requests. Chunks without the metadata are read as before.
+   */
+  private async chunksBeforeStart(chunks: readonly ChunkRef[], connect: readonly MariaGtid[]): Promise<{ count: number; at: MariaGtid[] } | undefined> {
+    if (connect.length === 0 || chunks.length < 3 || chunks[0]!.start !== 4) return undefined;
+    const positions = new Map<number, MariaGtid[]>();
+    const covered = async (i: number): Promise<boolean> => {
+      const info = await retrying(() => this.opts.objects.head(chunks[i]!.key), { stopped: () => this.stopped });
+      let at: MariaGtid[];
+      try {
+        at = parseMariaGtidList(info?.metadata['gtid-pos'] ?? '');
+      } catch {
+        return false; // not a MariaDB position
+      }
+      const held = at.length > 0 && at.every((g) => connect.some((c) => c.domainId === g.domainId && c.seqNo >= g.seqNo));
+      if (held) positions.set(i, at);
+      return held;
+    };
+    // chunks 1..lo are known to qualify; the last chunk of the file is always read
+    let lo = 0;
+    let hi = chunks.length - 2;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (await covered(mid)) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo > 0 ? { count: lo, at: positions.get(lo)! } : undefined;
   }
 
   /** GTID mode: the newest file whose GTID_LIST says it holds the replica's start (gtid_find_binlog_file). */

@@ -63,7 +63,8 @@ export interface FilterVerdict {
   stopAfter?: boolean;
 }
 
-type Skip = 'not' | 'standalone' | 'transaction';
+/** 'to-gtid': the rest of a group that began in chunks jumped over, up to the next GTID event. */
+type Skip = 'not' | 'standalone' | 'transaction' | 'to-gtid';
 /**
  * Where a stop position stands: not reached; reached by the GTID of a group that ends after its
  * statement (standalone) or at its commit; or reached before any group of the stream was sent (the
@@ -214,10 +215,13 @@ export class GtidFilter {
     if (ev.type === EventType.MARIA_GTID_LIST && ev.gtidList && this.stopAt?.group === 'not-done') this.stopAt.covered(ev.gtidList);
     // the stop point lies before this event: the binlog ends here, this event unsent
     if (this.stopAt?.group === 'reached') return { send: false, stopAfter: true };
+    if (this.skip === 'to-gtid' && ev.type === EventType.MARIA_GTID) this.skip = 'not';
     if (ev.type === EventType.MARIA_GTID && ev.gtid) this.onGtid(ev.gtid, ev.standalone ?? false);
 
     let send = true;
-    if (this.skip === 'standalone') {
+    if (this.skip === 'to-gtid') {
+      send = false;
+    } else if (this.skip === 'standalone') {
       // the group is the GTID event, then one statement (with the events that belong to it): the
       // skip ends after that statement, not at the GTID event that began it
       if (ev.type !== EventType.MARIA_GTID && !isPartOfGroup(ev.type)) this.skip = 'not';
@@ -234,6 +238,28 @@ export class GtidFilter {
     if (this.until?.reachedAfter(ev)) verdict.untilReachedAfter = [...this.binlogState];
     if (this.stopAt?.reachedAfter(ev)) verdict.stopAfter = true;
     return verdict;
+  }
+
+  /**
+   * The dump jumped over chunks of the start file whose every group the start position holds (the
+   * chunks end at `at`, which the replica's start covers in every domain): their groups count as
+   * seen and skipped, and the events before the next GTID event (the end of a group begun in them)
+   * are skipped too. Returns the binlog state for a fake GTID_LIST to send now when the jump
+   * completed the start position (as after the start group itself), else undefined.
+   */
+  jumpedOver(at: readonly MariaGtid[]): MariaGtid[] | undefined {
+    let completed = false;
+    for (const g of at) {
+      this.seenDomains.add(g.domainId);
+      this.binlogState = advanceMariaGtidList(this.binlogState, g);
+      const s = this.start.get(g.domainId);
+      if (s && g.serverId === s.serverId && g.seqNo >= s.seqNo) {
+        this.start.delete(g.domainId);
+        completed = true;
+      }
+    }
+    this.skip = 'to-gtid';
+    return completed ? [...this.binlogState] : undefined;
   }
 
   private onGtid(gtid: MariaGtid, standalone: boolean): void {

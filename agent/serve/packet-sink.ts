@@ -4,17 +4,24 @@
  * 16 MiB or more split as the protocol requires (protocol/packet-stream.ts framePayload). Packets are
  * gathered into writes of about `batchBytes`, and the sender waits while the socket's buffer is
  * full, so a slow replica holds memory at one batch plus the socket's high-water mark.
+ *
+ * An event is copied once, straight into the batch behind its packet header: the sender's CPU is
+ * taken from the replica's appliers on the same machine (a restore), so no per-event buffers.
  */
 import type { Socket } from 'node:net';
-import { framePayload } from '../protocol/packet-stream.js';
+import { framePayload, MAX_PACKET_PAYLOAD } from '../protocol/packet-stream.js';
 import { ResponseHeader } from '../protocol/server-packets.js';
 
 const STATUS_OK = Buffer.from([ResponseHeader.OK]);
 
 export class PacketSink {
   private seq: number;
+  /** Whole batches (and large packets) waiting for the socket. */
   private parts: Buffer[] = [];
   private partsBytes = 0;
+  /** The batch being filled, and how much of it is. */
+  private batch: Buffer;
+  private used = 0;
   private closedFlag = false;
   private readonly closed: Promise<void>;
   /** Bytes written to the socket so far. */
@@ -28,6 +35,7 @@ export class PacketSink {
     private readonly batchBytes = 256 * 1024,
   ) {
     this.seq = firstSequenceId & 0xff;
+    this.batch = Buffer.allocUnsafe(batchBytes);
     this.closed = new Promise<void>((resolve) => {
       if (socket.destroyed) resolve();
       socket.once('close', () => resolve());
@@ -48,35 +56,74 @@ export class PacketSink {
 
   /** Queues one event. */
   event(bytes: Buffer): void {
-    this.packet(Buffer.concat([STATUS_OK, bytes], bytes.length + 1));
+    const payload = bytes.length + 1;
+    if (payload >= MAX_PACKET_PAYLOAD) {
+      this.packet(Buffer.concat([STATUS_OK, bytes], payload)); // split in 16 MiB packets
+      return;
+    }
+    const size = 4 + payload;
+    if (this.used + size > this.batch.length) this.seal(size);
+    const b = this.batch;
+    const at = this.used;
+    b[at] = payload & 0xff;
+    b[at + 1] = (payload >>> 8) & 0xff;
+    b[at + 2] = payload >>> 16;
+    b[at + 3] = this.seq;
+    b[at + 4] = ResponseHeader.OK;
+    bytes.copy(b, at + 5);
+    this.used += size;
+    this.seq = (this.seq + 1) & 0xff;
   }
 
-  /** Queues one packet payload (an ERR or EOF packet). */
+  /** Queues one packet payload (an ERR or EOF packet, or a large event). */
   packet(payload: Buffer): void {
+    this.seal(0);
     const { bytes, nextSequenceId } = framePayload(payload, this.seq);
     this.seq = nextSequenceId;
     this.parts.push(bytes);
     this.partsBytes += bytes.length;
   }
 
+  /** Moves the batch's filled part to the queue and starts a new batch with room for `size` bytes. */
+  private seal(size: number): void {
+    if (this.used > 0) {
+      this.parts.push(this.batch.subarray(0, this.used));
+      this.partsBytes += this.used;
+      this.batch = Buffer.allocUnsafe(Math.max(this.batchBytes, size));
+      this.used = 0;
+    } else if (this.batch.length < size) {
+      this.batch = Buffer.allocUnsafe(size);
+    }
+  }
+
   /** Writes what is queued when a batch is full. */
   async maybeFlush(): Promise<void> {
-    if (this.partsBytes >= this.batchBytes) await this.flush();
+    if (this.partsBytes + this.used >= this.batchBytes) await this.flush();
   }
 
   /** Writes what is queued and waits while the socket's buffer is over its high-water mark. */
   async flush(): Promise<void> {
+    this.seal(0);
     if (this.partsBytes === 0 || this.isClosed) {
       this.parts = [];
       this.partsBytes = 0;
       return;
     }
-    const data = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts, this.partsBytes);
+    const parts = this.parts;
+    this.bytesWritten += this.partsBytes;
     this.parts = [];
     this.partsBytes = 0;
-    this.bytesWritten += data.length;
     this.lastWriteMs = Date.now();
-    if (!this.socket.write(data)) {
+    let room = true;
+    if (parts.length === 1) {
+      room = this.socket.write(parts[0]!);
+    } else {
+      // one writev for the batches
+      this.socket.cork();
+      for (const part of parts) room = this.socket.write(part);
+      this.socket.uncork();
+    }
+    if (!room) {
       await Promise.race([new Promise<void>((resolve) => this.socket.once('drain', () => resolve())), this.closed]);
     }
   }

@@ -11,6 +11,7 @@ import { silentLogger } from '../../../agent/log.js';
 import { sleep } from '../../../agent/retry.js';
 import { replayViaFakePrimary } from '../../../agent/serve/replay.js';
 import { startFakePrimary, type FakePrimary, type FakePrimaryOptions } from '../../../agent/serve/fake-primary.js';
+import { planTimeline, readTimelineInput } from '../../../agent/serve/timeline.js';
 import { ClusterStateRepo } from '../../../agent/cluster/repo.js';
 import { localObjectPath } from '../../harness/damage.js';
 import { waitCaughtUp } from '../../harness/streaming.js';
@@ -163,6 +164,51 @@ describe('fake primary', () => {
     assert.deepEqual(await checksums(replica), await checksums(src.server));
     const [status] = await replica.query<Record<string, unknown>[]>('SHOW SLAVE STATUS');
     assert.equal(status, undefined, 'replication is left unconfigured');
+  });
+
+  it('a replica whose start lies deep in a file is not sent, nor read, the chunks of that file before it', async (t) => {
+    const src = source();
+    const [d, srv, seq] = src.gtidAtEnd.split('-');
+    const deep = `${d}-${srv}-${Math.floor(Number(seq) * 0.6)}`;
+    // the chunks whose whole end position the start holds, and the file the start lies in
+    const input = await readTimelineInput(src.objects, src.stateStore, '', src.config.clusterId);
+    const chunks = planTimeline(input!).segments.flatMap((s) => s.chunks);
+    const heldByStart: boolean[] = [];
+    for (const c of chunks) {
+      const at = (await src.objects.head(c.key))?.metadata['gtid-pos'] ?? '';
+      heldByStart.push(at === '' || Number(at.split('-')[2]) <= Number(deep.split('-')[2])); // '': before the first GTID
+    }
+    const startFile = chunks[heldByStart.indexOf(false)]!.file;
+    const jumpable = chunks.filter((c, i) => heldByStart[i] && c.file === startFile).length - 1; // not the file's first chunk
+    assert.ok(jumpable >= 3, `the fixture's start file has ${jumpable} chunks to jump over`);
+
+    const replica = await MariaDbServer.start({ serverId: 6 });
+    t.after(() => replica.stop());
+    for (const sql of SCHEMA) await replica.query(sql);
+    await replica.query('RESET MASTER');
+    // the replica's data reaches `deep`, as a base backup's would
+    await replayViaFakePrimary({
+      server: replica,
+      serverName: `127.0.0.1:${replica.port}`,
+      primary: { objects: src.objects, stateStore: src.stateStore, prefix: '', clusterId: src.config.clusterId },
+      startGtid: src.gtidAfterSchema,
+      target: deep,
+      timeoutMs: 60_000,
+      log: silentLogger,
+    });
+    const primary = await serve(src);
+    t.after(() => primary.stop());
+    await replica.query(`CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=${primary.port}, MASTER_USER='${USER}', MASTER_PASSWORD='${PASSWORD}', MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1`);
+    await replica.query('START SLAVE');
+    const status = await waitApplied(replica, src.gtidAtEnd);
+    assert.equal(status.Last_IO_Error, '', String(status.Last_IO_Error));
+    assert.equal(status.Last_SQL_Error, '', String(status.Last_SQL_Error));
+    assert.deepEqual(await checksums(replica), await checksums(src.server));
+    // read: the start file's first chunk, then from the chunk holding the start on
+    const fromStartFile = chunks.length - chunks.findIndex((c) => c.file === startFile);
+    const ended = primary.nextDumpEnd();
+    await replica.query('STOP SLAVE');
+    assert.equal((await ended).chunksRead, fromStartFile - jumpable);
   });
 
   it('with --until gtid: the replica gets the binlog up to that transaction, then only heartbeats', async (t) => {

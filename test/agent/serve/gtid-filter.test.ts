@@ -60,6 +60,27 @@ describe('GTID filter (send_event_to_slave)', () => {
     assert.deepEqual(r.notes, ['fake list 2']);
   });
 
+  it('after a jump over chunks the start holds: skips the rest of a group begun in them, and says the position at once when the jump completed the start', () => {
+    // the dump read the file head, then jumped to a chunk that begins inside group 3 (TABLE_MAP ...)
+    const f = new GtidFilter(g('0-1-3'));
+    assert.equal(f.step({ type: EventType.MARIA_GTID_LIST, gtidList: [] }).send, true);
+    assert.deepEqual(f.jumpedOver(g('0-1-3')), g('0-1-3'));
+    const rest = [...group(3).slice(1), ...group(4), ...group(5)];
+    const sent = rest.filter((ev) => f.step(ev).send);
+    assert.equal(sent[0]?.type, EventType.MARIA_GTID, 'nothing of group 3 is sent');
+    assert.deepEqual(sent.filter((ev) => ev.gtid).map((ev) => ev.gtid!.seqNo), [4, 5]);
+    assert.equal(f.startReached, true);
+    assert.equal(f.missingStart(), undefined);
+  });
+
+  it('after a jump that stops short of the start: skips on to the start GTID, then the fake GTID_LIST', () => {
+    const f = new GtidFilter(g('0-1-4'));
+    assert.equal(f.jumpedOver(g('0-1-2')), undefined);
+    const r = sentGtids(f, [...group(2).slice(2), ...group(3), ...group(4), ...group(5)]);
+    assert.deepEqual(r.sent, [5]);
+    assert.deepEqual(r.notes, ['fake list 4']);
+  });
+
   it('skips a standalone group whole: its statement is never sent without its GTID', () => {
     // group 1 is standalone (a DDL): GTID, QUERY; the replica starts after it
     const events = stream(3, 1);
