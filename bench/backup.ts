@@ -1,7 +1,11 @@
 /**
  * Base backup and restore replay benchmark.
  *
- *   node dist/bench/backup.js [--table-size 20000] [--load-seconds 10] [--runs 3]
+ *   node dist/bench/backup.js [--table-size 20000] [--load-seconds 10] [--runs 3] [--no-replay] [--out backup]
+ *
+ * `--table-size 600000` builds a database of >= 1 GiB (8 tables x 600,000 rows, about 1.1 GiB of
+ * tables), where throughput rather than the fixed start/finish cost decides the ratio; the server
+ * then gets a 1 GiB buffer pool so the prepare does not crawl. `--no-replay` skips part 2.
  *
  * 1. Backup throughput: `squirrel backup` (mariabackup -> this process -> zstd -> multipart
  *    upload to the local S3) against the bare pipe `mariabackup --backup --stream=mbstream | zstd
@@ -9,12 +13,12 @@
  * 2. Replay rate: sysbench oltp_write_only writes while the agent streams, then `restore --target
  *    latest` replays the chunks through `mariadb-binlog - | mariadb`; transactions/s and MB/s of
  *    binlog over the replay phase, median of `runs`.
- * Results go to bench/results/backup.json.
+ * Results go to bench/results/<out>.json.
  */
 import { localAgentConfig } from '../agent/local/catch-up.js';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { takeBaseBackup } from '../agent/backup/base-backup.js';
 import { buildStreamer, objectStoreFor } from '../agent/cli/agent.js';
@@ -35,6 +39,10 @@ const arg = (name: string, fallback: number) => {
 const tableSize = arg('table-size', 20_000);
 const loadSeconds = arg('load-seconds', 10);
 const runs = arg('runs', 3);
+const replay = !process.argv.includes('--no-replay');
+const outIndex = process.argv.indexOf('--out');
+const out = outIndex >= 0 ? process.argv[outIndex + 1]! : 'backup';
+const large = tableSize * 8 >= 1_000_000;
 
 function sh(cmd: string, args: string[], timeoutMs = 600_000): Promise<string> {
   return new Promise((resolve, reject) =>
@@ -57,7 +65,7 @@ function sysbench(server: MariaDbServer, command: 'prepare' | 'run', extra: stri
 }
 
 async function main(): Promise<void> {
-  const server = await MariaDbServer.start();
+  const server = await MariaDbServer.start(large ? { innodbSizes: { bufferPoolBytes: 2 ** 30, logFileBytes: 2 ** 29 } } : {});
   const stack = await startLocalStack();
   const config = { ...localAgentConfig(stack, server.url, 'bench-backup'), agentId: 'bench' };
   const { streamer, close } = buildStreamer(config, silentLogger, 'oldest');
@@ -67,7 +75,9 @@ async function main(): Promise<void> {
   try {
     say(`preparing sysbench: 8 tables x ${tableSize} rows`);
     await server.query('CREATE DATABASE sbtest');
+    let t = Date.now();
     await sysbench(server, 'prepare', ['--threads=4']);
+    say(`prepared in ${((Date.now() - t) / 1000).toFixed(0)} s; waiting for the agent to stream its binlog`);
     const waitCaughtUp = async () => {
       const [st] = await server.query<{ File: string; Position: number }[]>('SHOW MASTER STATUS');
       for (;;) {
@@ -77,6 +87,7 @@ async function main(): Promise<void> {
       }
     };
     await waitCaughtUp();
+    const loadAverage = [loadavg()];
     const [{ datadir }] = (await server.query<{ datadir: string }[]>('SELECT @@datadir AS datadir')) as [{ datadir: string }];
 
     // 1. backup throughput, alternating baseline and squirrel
@@ -84,7 +95,7 @@ async function main(): Promise<void> {
     const ours: { ms: number; rawBytes: number; storedBytes: number }[] = [];
     const pipe = `mariabackup --backup --stream=mbstream --datadir='${datadir}' --user=root --password='${server.rootPassword}' --socket='${server.socket}' --target-dir='${join(work, 'bt')}' 2>/dev/null | zstd -q -c -3 -T0 > /dev/null`;
     for (let i = 0; i < runs; i++) {
-      let t = Date.now();
+      t = Date.now();
       await sh('bash', ['-o', 'pipefail', '-c', pipe]);
       baseline.push({ ms: Date.now() - t });
       t = Date.now();
@@ -93,29 +104,33 @@ async function main(): Promise<void> {
         { kind: 'physical', progress: false },
       );
       ours.push({ ms: Date.now() - t, rawBytes: m.object.rawSizeBytes, storedBytes: m.object.sizeBytes });
-      say(`backup run ${i + 1}: bare pipe ${baseline[i]!.ms} ms, squirrel backup ${ours[i]!.ms} ms (${(m.object.rawSizeBytes / 2 ** 20).toFixed(1)} MiB raw, ${(m.object.sizeBytes / 2 ** 20).toFixed(1)} MiB stored)`);
+      loadAverage.push(loadavg());
+      say(`backup run ${i + 1} (load ${loadavg()[0]!.toFixed(2)}): bare pipe ${baseline[i]!.ms} ms, squirrel backup ${ours[i]!.ms} ms (${(m.object.rawSizeBytes / 2 ** 20).toFixed(1)} MiB raw, ${(m.object.sizeBytes / 2 ** 20).toFixed(1)} MiB stored)`);
     }
     const rawBytes = median(ours.map((o) => o.rawBytes));
     const baselineMs = median(baseline.map((b) => b.ms));
     const oursMs = median(ours.map((o) => o.ms));
 
     // 2. replay: load with sysbench after the last backup, then restore latest
-    say(`sysbench oltp_write_only for ${loadSeconds} s, 8 threads`);
-    const sb = await sysbench(server, 'run', ['--threads=8', `--time=${loadSeconds}`]);
-    const tps = /transactions:\s+\d+\s+\(([\d.]+) per sec/.exec(sb)?.[1];
-    await waitCaughtUp();
     const replays: { replayMs: number; transactions: number; chunkBytes: number; totalMs: number }[] = [];
-    for (let i = 0; i < runs; i++) {
-      const datadirR = join(work, `restore-${i}`, 'data');
-      const r = await restore(
-        { objects: objectStoreFor(config), stateStore: openStateStore(config), prefix: '', clusterId: config.clusterId, mysqlUrl: config.mysqlUrl, log: silentLogger },
-        { kind: 'latest' },
-        datadirR,
-        { progress: false },
-      );
-      replays.push({ replayMs: r.replayMs, transactions: r.transactions, chunkBytes: r.chunkBytes, totalMs: r.durationMs });
-      rmSync(join(work, `restore-${i}`), { recursive: true, force: true });
-      say(`replay run ${i + 1}: ${r.transactions} transactions, ${(r.chunkBytes / 2 ** 20).toFixed(1)} MiB of binlog in ${r.replayMs} ms (restore total ${r.durationMs} ms)`);
+    let tps: string | undefined;
+    if (replay) {
+      say(`sysbench oltp_write_only for ${loadSeconds} s, 8 threads`);
+      const sb = await sysbench(server, 'run', ['--threads=8', `--time=${loadSeconds}`]);
+      tps = /transactions:\s+\d+\s+\(([\d.]+) per sec/.exec(sb)?.[1];
+      await waitCaughtUp();
+      for (let i = 0; i < runs; i++) {
+        const datadirR = join(work, `restore-${i}`, 'data');
+        const r = await restore(
+          { objects: objectStoreFor(config), stateStore: openStateStore(config), prefix: '', clusterId: config.clusterId, mysqlUrl: config.mysqlUrl, log: silentLogger },
+          { kind: 'latest' },
+          datadirR,
+          { progress: false },
+        );
+        replays.push({ replayMs: r.replayMs, transactions: r.transactions, chunkBytes: r.chunkBytes, totalMs: r.durationMs });
+        rmSync(join(work, `restore-${i}`), { recursive: true, force: true });
+        say(`replay run ${i + 1}: ${r.transactions} transactions, ${(r.chunkBytes / 2 ** 20).toFixed(1)} MiB of binlog in ${r.replayMs} ms (restore total ${r.durationMs} ms)`);
+      }
     }
     const replayMs = median(replays.map((r) => r.replayMs));
     const txPerSec = median(replays.map((r) => (r.transactions * 1000) / r.replayMs));
@@ -125,7 +140,8 @@ async function main(): Promise<void> {
       name: 'backup',
       machine: machine(),
       versions: { mariabackup: await toolVersion('mariabackup'), zstd: await toolVersion('zstd'), mariadbBinlog: await toolVersion('mariadb-binlog') },
-      parameters: { tables: 8, tableSize, loadSeconds, runs, zstdLevel: 3, sysbenchThreads: 8 },
+      parameters: { tables: 8, tableSize, loadSeconds, runs, replay, zstdLevel: 3, sysbenchThreads: 8 },
+      loadAverage,
       backup: {
         rawBytesMedian: rawBytes,
         baselineRunsMs: baseline.map((b) => b.ms),
@@ -136,12 +152,12 @@ async function main(): Promise<void> {
         squirrelMBps: rawBytes / 1e6 / (oursMs / 1000),
         ratioSquirrelToBaseline: baselineMs / oursMs,
       },
-      replay: { sysbenchTps: tps ? Number(tps) : null, runs: replays, replayMedianMs: replayMs, transactionsPerSec: txPerSec, binlogMBps: mbPerSec },
+      replay: !replay ? null : { sysbenchTps: tps ? Number(tps) : null, runs: replays, replayMedianMs: replayMs, transactionsPerSec: txPerSec, binlogMBps: mbPerSec },
     };
-    const path = writeResults('backup', results);
+    const path = writeResults(out, results);
     say('');
     say(`backup: ${(rawBytes / 2 ** 20).toFixed(1)} MiB raw; squirrel ${results.backup.squirrelMBps.toFixed(1)} MB/s vs bare pipe ${results.backup.baselineMBps.toFixed(1)} MB/s (ratio ${results.backup.ratioSquirrelToBaseline.toFixed(2)}, median of ${runs})`);
-    say(`replay: ${txPerSec.toFixed(0)} transactions/s, ${mbPerSec.toFixed(1)} MB/s of binlog through mariadb-binlog | mariadb (median of ${runs}; sysbench wrote ${tps ?? '?'} tx/s)`);
+    if (replay) say(`replay: ${txPerSec.toFixed(0)} transactions/s, ${mbPerSec.toFixed(1)} MB/s of binlog through mariadb-binlog | mariadb (median of ${runs}; sysbench wrote ${tps ?? '?'} tx/s)`);
     say(`results: ${path}`);
   } finally {
     await streamer.stop();
