@@ -19,6 +19,12 @@ import { DumpPositionScanner, parseMariabackupLine } from './consistency-point.j
 import { backupDataKey, manifestKey, newBackupId, type BackupManifest, type BackupPosition } from './manifest.js';
 
 /**
+ * Parts of the backup object uploading at once: with one, zstd (and behind it the tool) waits
+ * for every part's round trip; four keep the pipe moving for 32 MiB of memory.
+ */
+const PARTS_IN_FLIGHT = 4;
+
+/**
  * Takes a base backup and stores it under `…/<clusterId>/base/<backupId>/`:
  *   physical: `mariabackup --backup --stream=mbstream` (needs the server's datadir on this host)
  *   logical:  `mariadb-dump --single-transaction --gtid --master-data=2 --all-databases`
@@ -200,7 +206,7 @@ export async function takeBaseBackup(deps: BaseBackupDeps, opts: BaseBackupOptio
   try {
     const results = await Promise.allSettled([
       pipeline(producer.stdout, meter, zstd.stdin),
-      deps.objects.putStreamIfAbsent(dataKey, zstd.stdout, { 'backup-id': id, kind: opts.kind, encoding: 'zstd' }),
+      deps.objects.putStreamIfAbsent(dataKey, zstd.stdout, { 'backup-id': id, kind: opts.kind, encoding: 'zstd' }, { partsInFlight: PARTS_IN_FLIGHT }),
       producer.done,
       zstd.done,
     ]);
