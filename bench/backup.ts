@@ -1,11 +1,16 @@
 /**
  * Base backup and restore replay benchmark.
  *
- *   node dist/bench/backup.js [--table-size 20000] [--load-seconds 10] [--runs 3] [--no-replay] [--out backup]
+ *   node dist/bench/backup.js [--table-size 20000] [--load-seconds 10] [--runs 3] [--no-replay] [--out backup] [--server-dir DIR]
  *
  * `--table-size 600000` builds a database of >= 1 GiB (8 tables x 600,000 rows, about 1.1 GiB of
  * tables), where throughput rather than the fixed start/finish cost decides the ratio; the server
  * then gets a 1 GiB buffer pool so the prepare does not crawl. `--no-replay` skips part 2.
+ * `--server-dir DIR` keeps the server's datadir there and reuses it on the next run (no prepare;
+ * the agent then starts at the server's current binlog position).
+ * Each squirrel backup is split into phases (until the upload is complete, then until the
+ * consistency point is durable and the manifest written), with the CPU seconds of this process
+ * and of the S3 stand-in's process over the backup.
  *
  * 1. Backup throughput: `squirrel backup` (mariabackup -> this process -> zstd -> multipart
  *    upload to the local S3) against the bare pipe `mariabackup --backup --stream=mbstream | zstd
@@ -17,7 +22,9 @@
  */
 import { localAgentConfig } from '../agent/local/catch-up.js';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { Writable } from 'node:stream';
+import { pino, type Logger } from 'pino';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { takeBaseBackup } from '../agent/backup/base-backup.js';
@@ -43,6 +50,27 @@ const replay = !process.argv.includes('--no-replay');
 const outIndex = process.argv.indexOf('--out');
 const out = outIndex >= 0 ? process.argv[outIndex + 1]! : 'backup';
 const large = tableSize * 8 >= 1_000_000;
+const serverDirIndex = process.argv.indexOf('--server-dir');
+const serverDir = serverDirIndex >= 0 ? process.argv[serverDirIndex + 1]! : undefined;
+
+/** CPU seconds a process has used (utime + stime of /proc/<pid>/stat; Linux clock ticks of 10 ms). */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** A logger that notes when each message was logged (the backup's phases). */
+function phaseLogger(): { log: Logger; at: Map<string, number> } {
+  const at = new Map<string, number>();
+  const sink = new Writable({
+    write(line: Buffer, _enc, done) {
+      const msg = (JSON.parse(line.toString()) as { msg?: string }).msg;
+      if (msg) at.set(msg, Date.now());
+      done();
+    },
+  });
+  return { log: pino({ level: 'info' }, sink), at };
+}
 
 function sh(cmd: string, args: string[], timeoutMs = 600_000): Promise<string> {
   return new Promise((resolve, reject) =>
@@ -65,19 +93,27 @@ function sysbench(server: MariaDbServer, command: 'prepare' | 'run', extra: stri
 }
 
 async function main(): Promise<void> {
-  const server = await MariaDbServer.start(large ? { innodbSizes: { bufferPoolBytes: 2 ** 30, logFileBytes: 2 ** 29 } } : {});
+  const reuse = serverDir !== undefined && existsSync(join(serverDir, 'data'));
+  const server = await MariaDbServer.start({
+    ...(large ? { innodbSizes: { bufferPoolBytes: 2 ** 30, logFileBytes: 2 ** 29 } } : {}),
+    ...(serverDir ? { dir: serverDir, keep: true } : {}),
+  });
   const stack = await startLocalStack();
   const config = { ...localAgentConfig(stack, server.url, 'bench-backup'), agentId: 'bench' };
-  const { streamer, close } = buildStreamer(config, silentLogger, 'oldest');
+  const { streamer, close } = buildStreamer(config, silentLogger, reuse ? 'current' : 'oldest');
   const running = streamer.run();
   const repo = new ClusterStateRepo(openStateStore(config), config.clusterId);
   const work = mkdtempSync(join(tmpdir(), 'sq-bench-backup-'));
   try {
-    say(`preparing sysbench: 8 tables x ${tableSize} rows`);
-    await server.query('CREATE DATABASE sbtest');
     let t = Date.now();
-    await sysbench(server, 'prepare', ['--threads=4']);
-    say(`prepared in ${((Date.now() - t) / 1000).toFixed(0)} s; waiting for the agent to stream its binlog`);
+    if (!reuse) {
+      say(`preparing sysbench: 8 tables x ${tableSize} rows`);
+      await server.query('CREATE DATABASE sbtest');
+      await sysbench(server, 'prepare', ['--threads=4']);
+      say(`prepared in ${((Date.now() - t) / 1000).toFixed(0)} s; waiting for the agent to stream its binlog`);
+    } else {
+      say(`reusing the database in ${serverDir}`);
+    }
     const waitCaughtUp = async () => {
       const [st] = await server.query<{ File: string; Position: number }[]>('SHOW MASTER STATUS');
       for (;;) {
@@ -92,20 +128,36 @@ async function main(): Promise<void> {
 
     // 1. backup throughput, alternating baseline and squirrel
     const baseline: { ms: number }[] = [];
-    const ours: { ms: number; rawBytes: number; storedBytes: number }[] = [];
+    const ours: { ms: number; rawBytes: number; storedBytes: number; uploadedMs: number; durableMs: number; benchCpuSeconds: number; s3StandInCpuSeconds: number }[] = [];
     const pipe = `mariabackup --backup --stream=mbstream --datadir='${datadir}' --user=root --password='${server.rootPassword}' --socket='${server.socket}' --target-dir='${join(work, 'bt')}' 2>/dev/null | zstd -q -c -3 -T0 > /dev/null`;
     for (let i = 0; i < runs; i++) {
       t = Date.now();
       await sh('bash', ['-o', 'pipefail', '-c', pipe]);
       baseline.push({ ms: Date.now() - t });
+      const phases = phaseLogger();
+      const cpu0 = { bench: cpuSeconds(process.pid), s3: cpuSeconds(stack.s3.pid) };
       t = Date.now();
       const m = await takeBaseBackup(
-        { objects: objectStoreFor(config), state: repo, prefix: '', clusterId: config.clusterId, mysqlUrl: config.mysqlUrl, log: silentLogger },
+        { objects: objectStoreFor(config), state: repo, prefix: '', clusterId: config.clusterId, mysqlUrl: config.mysqlUrl, log: phases.log },
         { kind: 'physical', progress: false },
       );
-      ours.push({ ms: Date.now() - t, rawBytes: m.object.rawSizeBytes, storedBytes: m.object.sizeBytes });
+      const end = Date.now();
+      const uploadedAt = phases.at.get('base backup: stored; waiting for its binlog position to be durable') ?? end;
+      ours.push({
+        ms: end - t,
+        rawBytes: m.object.rawSizeBytes,
+        storedBytes: m.object.sizeBytes,
+        uploadedMs: uploadedAt - t,
+        durableMs: end - uploadedAt,
+        benchCpuSeconds: cpuSeconds(process.pid) - cpu0.bench,
+        s3StandInCpuSeconds: cpuSeconds(stack.s3.pid) - cpu0.s3,
+      });
       loadAverage.push(loadavg());
-      say(`backup run ${i + 1} (load ${loadavg()[0]!.toFixed(2)}): bare pipe ${baseline[i]!.ms} ms, squirrel backup ${ours[i]!.ms} ms (${(m.object.rawSizeBytes / 2 ** 20).toFixed(1)} MiB raw, ${(m.object.sizeBytes / 2 ** 20).toFixed(1)} MiB stored)`);
+      const o = ours[i]!;
+      say(
+        `backup run ${i + 1} (load ${loadavg()[0]!.toFixed(2)}): bare pipe ${baseline[i]!.ms} ms, squirrel backup ${o.ms} ms (${(o.rawBytes / 2 ** 20).toFixed(1)} MiB raw, ${(o.storedBytes / 2 ** 20).toFixed(1)} MiB stored; ` +
+          `upload done at ${o.uploadedMs} ms, durable + manifest ${o.durableMs} ms; CPU: this process ${o.benchCpuSeconds.toFixed(1)} s, S3 stand-in ${o.s3StandInCpuSeconds.toFixed(1)} s)`,
+      );
     }
     const rawBytes = median(ours.map((o) => o.rawBytes));
     const baselineMs = median(baseline.map((b) => b.ms));
