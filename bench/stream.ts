@@ -8,6 +8,7 @@
  *   4. S3 PUTs during 60 s of no writes.
  * Usage: node dist/bench/stream.js [--quick]. Results: bench/results/stream.json.
  */
+import { defaults } from '../agent/config.js';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -152,7 +153,7 @@ async function main(): Promise<void> {
   const stack = await startLocalStack({ clusterId: 'bench' });
   for (const [k, v] of Object.entries(stack.env)) if (k.startsWith('AWS_')) process.env[k] = v;
   const e = { server, stack };
-  const results: Record<string, unknown> = { machine: machine(), parameters: { quick, RUNS, LAG_SECONDS, LAG_CONNECTIONS, BACKLOG_BYTES, BIG_TXN_BYTES, IDLE_SECONDS, chunkDefaults: { maxBytes: '8 MiB', maxAgeMs: 200 } } };
+  const results: Record<string, unknown> = { machine: machine(), parameters: { quick, RUNS, LAG_SECONDS, LAG_CONNECTIONS, BACKLOG_BYTES, BIG_TXN_BYTES, IDLE_SECONDS, chunkDefaults: { maxBytes: '8 MiB', maxAgeMs: defaults.chunkMaxAgeMs } } };
   try {
     await server.query('CREATE DATABASE bench');
 
