@@ -113,8 +113,15 @@ async function main(): Promise<void> {
       say(`prepared in ${((Date.now() - t) / 1000).toFixed(0)} s; waiting for the agent to stream its binlog`);
     } else {
       say(`reusing the database in ${serverDir}`);
+      await server.query('CREATE TABLE IF NOT EXISTS sbtest.touch (id INT PRIMARY KEY, at BIGINT)');
     }
     const waitCaughtUp = async () => {
+      // an agent started at the current position has no durable position until something is
+      // written after it joined: on a reused database, write a row until it has one
+      while (reuse && !(await repo.read())?.durable) {
+        await server.query(`REPLACE INTO sbtest.touch VALUES (1, ${Date.now()})`);
+        await sleep(500);
+      }
       const [st] = await server.query<{ File: string; Position: number }[]>('SHOW MASTER STATUS');
       for (;;) {
         const d = (await repo.read())?.durable;
