@@ -269,7 +269,7 @@ export async function takeBaseBackup(deps: BaseBackupDeps, opts: BaseBackupOptio
   if (rawSizeBytes === undefined) {
     await deps.objects.delete(dataKey).catch(() => undefined);
     throw new ProcessError('zstd', 'finished without reporting how many bytes it compressed', {
-      hint: `squirrel reads the size from zstd's summary line at -vv ("(N B => M B"); zstd ${zstdVer || '(unknown version)'} did not print one. Install zstd 1.4 or later.`,
+      hint: `squirrel reads the size from zstd's summary line at -vv ("(N B => M B"); zstd ${zstdVer || '(unknown version)'} did not print one (zstd 1.5.4, Debian 12's, does).`,
     });
   }
   const finishedMs = now();
