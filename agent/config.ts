@@ -103,7 +103,8 @@ export const defaults: Partial<Config> = {
   region: 'us-east-1',
   serverId: 4_000_000_001,
   chunkMaxBytes: 8 * 1024 * 1024,
-  chunkMaxAgeMs: 200,
+  // lag p99 under 1 s at under 2 PUTs/s under load, none when idle (docs/benchmarks.md, bench/chunk-age.ts)
+  chunkMaxAgeMs: 500,
   chunkEncoding: 'none',
   uploadConcurrency: 4,
   uploadBufferBytes: 16 * 1024 * 1024,

@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import { parseChunkKey } from './keys.js';
 import type { Logger } from './log.js';
-import type { ObjectInfo, ObjectStore, StoredObject } from './ports/object-store.js';
+import type { ObjectInfo, ObjectStore, PutStreamOptions, StoredObject } from './ports/object-store.js';
 import type { StateStore } from './ports/state-store.js';
 import { ClusterStateRepo, type AgentReport, type ClusterState, type DurablePosition } from './cluster/repo.js';
 
@@ -167,8 +167,8 @@ export class MeteredObjectStore implements ObjectStore {
     this.stored(key);
   }
 
-  async putStreamIfAbsent(key: string, body: Readable, metadata: Record<string, string>): Promise<{ sizeBytes: number; sha256: string }> {
-    const result = await this.inner.putStreamIfAbsent(key, body, metadata);
+  async putStreamIfAbsent(key: string, body: Readable, metadata: Record<string, string>, opts?: PutStreamOptions): Promise<{ sizeBytes: number; sha256: string }> {
+    const result = await this.inner.putStreamIfAbsent(key, body, metadata, opts);
     this.stored(key);
     return result;
   }

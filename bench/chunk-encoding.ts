@@ -8,6 +8,7 @@
  *      stand-in; seconds, MiB/s of binlog, bytes stored, CPU seconds.
  * Usage: node dist/bench/chunk-encoding.js [--quick]. Results: bench/results/chunk-encoding.json.
  */
+import { defaults } from '../agent/config.js';
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
@@ -145,7 +146,7 @@ async function main(): Promise<void> {
   const stack = await startLocalStack({ clusterId: 'bench' });
   for (const [k, v] of Object.entries(stack.env)) if (k.startsWith('AWS_')) process.env[k] = v;
   const e = { server, stack };
-  const results: Record<string, unknown> = { machine: machine(), parameters: { quick, RUNS, TABLE_SIZE, tables: 4, LOAD_SECONDS, BACKLOG_SECONDS, zstdLevel: 1, chunkDefaults: { maxBytes: '8 MiB', maxAgeMs: 200 } } };
+  const results: Record<string, unknown> = { machine: machine(), parameters: { quick, RUNS, TABLE_SIZE, tables: 4, LOAD_SECONDS, BACKLOG_SECONDS, zstdLevel: 1, chunkDefaults: { maxBytes: '8 MiB', maxAgeMs: defaults.chunkMaxAgeMs } } };
   try {
     await server.query('CREATE DATABASE sbtest');
     await server.query('CREATE DATABASE bench');

@@ -16,6 +16,7 @@
  * Usage: node dist/bench/lossless.js [--quick] [--seconds 15] [--runs 3]. Results:
  * bench/results/lossless.json (lossless-quick.json with --quick).
  */
+import { defaults } from '../agent/config.js';
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import mysql from 'mysql2/promise';
@@ -357,7 +358,7 @@ async function main(): Promise<void> {
       threads: THREADS,
       probesPerRun: PROBES,
       primary: { ...DURABILITY, rpl_semi_sync_master_wait_point: 'AFTER_SYNC', rpl_semi_sync_master_timeout: SEMI_SYNC_TIMEOUT_MS, rpl_semi_sync_master_enabled: 'ON for lossless trials, OFF for async ones', innodb_buffer_pool_size: '256M' },
-      agent: { process: 'squirrel agent (child process)', lossless: { async: 'off', lossless: 'strict' }, chunkDefaults: { maxBytes: '8 MiB', maxAgeMs: 200, uploadConcurrency: 4 } },
+      agent: { process: 'squirrel agent (child process)', lossless: { async: 'off', lossless: 'strict' }, chunkDefaults: { maxBytes: '8 MiB', maxAgeMs: defaults.chunkMaxAgeMs, uploadConcurrency: 4 } },
       load: 'per thread: its own connection, single-row autocommit INSERT INTO bench.t (k, pad) in a loop',
       price: { usdPer1000Puts: USD_PER_1000_PUTS, region: 'us-east-1', secondsPerMonth: SECONDS_PER_MONTH },
     },

@@ -8,6 +8,7 @@
  *   4. S3 PUTs during 60 s of no writes.
  * Usage: node dist/bench/stream.js [--quick]. Results: bench/results/stream.json.
  */
+import { defaults } from '../agent/config.js';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -23,7 +24,8 @@ import { sleep } from '../agent/retry.js';
 import { ClusterStateRepo } from '../agent/cluster/repo.js';
 import { openObjectStore, openStateStore } from '../agent/wiring.js';
 import { AgentProcess } from '../agent/local/agent-process.js';
-import { machine, median, peakRssMiB, percentile, say, writeResults } from './common.js';
+import { machine, median, peakRssMiB, say, writeResults } from './common.js';
+import { commitLags, commitProbes, lagSummary, probeTableDdl, watchDurable } from './lag.js';
 
 const quick = process.argv.includes('--quick');
 const RUNS = 3;
@@ -58,55 +60,20 @@ async function waitDurable(repo: ClusterStateRepo, end: { file: string; pos: num
 /** 1. Lag: every commit's time and GTID sequence, against when the durable position covered it. */
 async function measureLag(e: Env, runIndex: number) {
   const clusterId = `lag-${runIndex}`;
-  await e.server.query(`CREATE TABLE IF NOT EXISTS bench.lag${runIndex} (id BIGINT PRIMARY KEY AUTO_INCREMENT, k INT, pad CHAR(120))`);
+  await e.server.query(probeTableDdl(`bench.lag${runIndex}`));
   const repo = new ClusterStateRepo(openStateStore({ table: e.stack.table, region: e.stack.region, dynamodbEndpoint: e.stack.dynamodb.endpoint }), clusterId);
   const agent = AgentProcess.start(agentEnv(e, clusterId), ['--from', 'current']);
   try {
     // let the agent join before the load begins
     for (let i = 0; !(await repo.read())?.heartbeatAt && i < 300; i++) await sleep(20);
-    const commits: { at: number; seq: number }[] = [];
-    const durable: { at: number; seq: number }[] = [];
-    let loading = true;
-    const poller = (async () => {
-      let last = -1;
-      while (loading || durable.length === 0 || durable[durable.length - 1]!.seq < (commits[commits.length - 1]?.seq ?? 0)) {
-        const d = (await repo.read())?.durable;
-        const seq = d?.gtid ? Number(d.gtid.split('-')[2]) : -1;
-        if (d && seq > last) {
-          durable.push({ at: Date.parse(d.at), seq });
-          last = seq;
-        }
-        await sleep(10);
-      }
-    })();
+    const watch = watchDurable(repo);
     const t0 = Date.now();
-    await Promise.all(
-      Array.from({ length: LAG_CONNECTIONS }, async () => {
-        const conn = await mysql.createConnection({ uri: e.server.url, multipleStatements: true });
-        try {
-          while (Date.now() - t0 < LAG_SECONDS * 1000) {
-            const [results] = await conn.query(`INSERT INTO bench.lag${runIndex} (k, pad) VALUES (${Math.floor(Math.random() * 1e6)}, 'p'); SELECT @@last_gtid AS g`);
-            const at = Date.now();
-            const g = ((results as unknown[])[1] as { g: string }[])[0]!.g;
-            commits.push({ at, seq: Number(g.split('-')[2]) });
-          }
-        } finally {
-          await conn.end();
-        }
-      }),
-    );
+    const commits = await commitProbes(e.server.url, `bench.lag${runIndex}`, LAG_CONNECTIONS, LAG_SECONDS);
     const elapsed = (Date.now() - t0) / 1000;
-    loading = false;
-    await Promise.race([poller, sleep(30_000)]);
-    const lags: number[] = [];
-    let j = 0;
-    const sorted = [...commits].sort((a, b) => a.seq - b.seq);
-    for (const c of sorted) {
-      while (j < durable.length && durable[j]!.seq < c.seq) j++;
-      if (j < durable.length) lags.push(Math.max(0, durable[j]!.at - c.at));
-    }
+    const durable = await watch.finish(Math.max(...commits.map((c) => c.seq)));
+    const lags = commitLags(commits, durable);
     const rss = peakRssMiB(agent.child.pid!);
-    return { transactions: commits.length, ratePerSecond: commits.length / elapsed, lagP50Ms: percentile(lags, 50), lagP99Ms: percentile(lags, 99), lagMaxMs: Math.max(...lags), measured: lags.length, agentPeakRssMiB: rss };
+    return { transactions: commits.length, ratePerSecond: commits.length / elapsed, ...lagSummary(lags), agentPeakRssMiB: rss };
   } finally {
     await agent.stop();
   }
@@ -186,7 +153,7 @@ async function main(): Promise<void> {
   const stack = await startLocalStack({ clusterId: 'bench' });
   for (const [k, v] of Object.entries(stack.env)) if (k.startsWith('AWS_')) process.env[k] = v;
   const e = { server, stack };
-  const results: Record<string, unknown> = { machine: machine(), parameters: { quick, RUNS, LAG_SECONDS, LAG_CONNECTIONS, BACKLOG_BYTES, BIG_TXN_BYTES, IDLE_SECONDS, chunkDefaults: { maxBytes: '8 MiB', maxAgeMs: 200 } } };
+  const results: Record<string, unknown> = { machine: machine(), parameters: { quick, RUNS, LAG_SECONDS, LAG_CONNECTIONS, BACKLOG_BYTES, BIG_TXN_BYTES, IDLE_SECONDS, chunkDefaults: { maxBytes: '8 MiB', maxAgeMs: defaults.chunkMaxAgeMs } } };
   try {
     await server.query('CREATE DATABASE bench');
 

@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -19,11 +19,19 @@ import { DumpPositionScanner, parseMariabackupLine } from './consistency-point.j
 import { backupDataKey, manifestKey, newBackupId, type BackupManifest, type BackupPosition } from './manifest.js';
 
 /**
+ * Parts of the backup object uploading at once: with one, zstd (and behind it the tool) waits
+ * for every part's round trip; four keep the pipe moving for 32 MiB of memory.
+ */
+const PARTS_IN_FLIGHT = 4;
+
+/**
  * Takes a base backup and stores it under `…/<clusterId>/base/<backupId>/`:
  *   physical: `mariabackup --backup --stream=mbstream` (needs the server's datadir on this host)
  *   logical:  `mariadb-dump --single-transaction --gtid --master-data=2 --all-databases`
- * The tool's output goes through this process (counted, for progress) into `zstd`, and zstd's
- * output is uploaded as it is produced (multipart): never whole on disk or in memory.
+ * The tool's output goes into `zstd`, and zstd's output is uploaded as it is produced
+ * (multipart): never whole on disk or in memory. mariabackup writes straight into zstd (a pipe
+ * between the two; zstd reports the byte count at its end, and progress reads it on the way);
+ * a dump goes through this process, which reads its position comment on the way.
  *
  * The backup is complete only once the binlog up to its consistency point is durable (the state
  * item's durable position has passed it), because a restore replays the chunks from there. Only
@@ -91,6 +99,29 @@ async function datadirBytes(dir: string): Promise<number> {
   };
   await walk(dir);
   return total;
+}
+
+/** The input size from zstd's summary line at -vv: `/*stdin*\\ : 36.24% (1500000001 B => 543598302 B, /*stdout*\\)`. */
+export function parseZstdSummary(line: string): number | undefined {
+  const m = /\((\d+) B =>\s*\d+ B\b/.exec(line);
+  return m ? Number(m[1]) : undefined;
+}
+
+/**
+ * Hands `onRead` how many bytes a tool has read so far (Linux: `rchar` of /proc/<pid>/io), once a
+ * second: progress for a pipe this process does not see. Elsewhere it reports nothing.
+ */
+function watchBytesRead(tool: ToolProcess, onRead: (bytes: number) => void): NodeJS.Timeout {
+  const timer = setInterval(() => {
+    readFile(`/proc/${tool.child.pid}/io`, 'utf8')
+      .then((text) => {
+        const read = /^rchar:\s*(\d+)/m.exec(text)?.[1];
+        if (read) onRead(Number(read));
+      })
+      .catch(() => undefined);
+  }, 1000);
+  timer.unref();
+  return timer;
 }
 
 /** Waits until the durable position (same epoch) is at or past `position`. */
@@ -187,32 +218,37 @@ export async function takeBaseBackup(deps: BaseBackupDeps, opts: BaseBackupOptio
       }
     },
   });
-  const zstd = ToolProcess.start('zstd', ['-q', '-c', `-${opts.zstdLevel ?? 3}`, `-T${opts.zstdThreads ?? 0}`]);
-  const progress = opts.progress === false ? undefined : new Progress({ label: `backup ${id}`, totalBytes: facts.estimateBytes, log });
-  const meter = new Meter({
-    onBytes: (n) => progress?.add(n),
-    ...(opts.kind === 'logical' ? { onLine: (line: string) => scanner.line(line, now()) } : {}),
+  const direct = opts.kind === 'physical';
+  let zstdInputBytes: number | undefined;
+  const zstd = ToolProcess.start('zstd', [direct ? '-vv' : '-q', '-c', `-${opts.zstdLevel ?? 3}`, `-T${opts.zstdThreads ?? 0}`], {
+    stdin: direct ? producer : 'pipe',
+    onStderrLine: (line) => (zstdInputBytes = parseZstdSummary(line) ?? zstdInputBytes),
   });
+  const progress = opts.progress === false ? undefined : new Progress({ label: `backup ${id}`, totalBytes: facts.estimateBytes, log });
+  const meter = direct ? undefined : new Meter({ onBytes: (n) => progress?.add(n), onLine: (line: string) => scanner.line(line, now()) });
+  const watcher = direct && progress ? watchBytesRead(zstd, (read) => progress.set(read)) : undefined;
   let stored: { sizeBytes: number; sha256: string };
   const stop = () => void Promise.all([producer.kill(), zstd.kill()]);
   opts.signal?.addEventListener('abort', stop, { once: true });
   if (opts.signal?.aborted) stop();
   try {
     const results = await Promise.allSettled([
-      pipeline(producer.stdout, meter, zstd.stdin),
-      deps.objects.putStreamIfAbsent(dataKey, zstd.stdout, { 'backup-id': id, kind: opts.kind, encoding: 'zstd' }),
       producer.done,
       zstd.done,
+      deps.objects.putStreamIfAbsent(dataKey, zstd.stdout, { 'backup-id': id, kind: opts.kind, encoding: 'zstd' }, { partsInFlight: PARTS_IN_FLIGHT }),
+      meter ? pipeline(producer.stdout, meter, zstd.stdin) : Promise.resolve(),
     ]);
     // the tool's own failure explains the others (a broken pipe, a short upload)
-    const failed = [results[2], results[3], results[1], results[0]].find((r) => r.status === 'rejected');
+    const failed = results.find((r) => r.status === 'rejected');
     if (failed) throw (failed as PromiseRejectedResult).reason;
-    stored = (results[1] as PromiseFulfilledResult<{ sizeBytes: number; sha256: string }>).value;
+    stored = (results[2] as PromiseFulfilledResult<{ sizeBytes: number; sha256: string }>).value;
+    if (direct && zstdInputBytes !== undefined) progress?.set(zstdInputBytes);
   } catch (err) {
     await Promise.all([producer.kill(), zstd.kill()]);
     await deps.objects.delete(dataKey).catch(() => undefined);
     throw err;
   } finally {
+    if (watcher) clearInterval(watcher);
     opts.signal?.removeEventListener('abort', stop);
     option.cleanup();
     await rm(targetDir, { recursive: true, force: true });
@@ -229,8 +265,15 @@ export async function takeBaseBackup(deps: BaseBackupDeps, opts: BaseBackupOptio
       hint: opts.kind === 'physical' ? 'Is binary logging enabled on the server (log_bin=ON)?' : 'Is binary logging enabled, and does the user have the RELOAD and BINLOG MONITOR privileges (--master-data)?',
     });
   }
+  const rawSizeBytes = meter ? meter.bytes : zstdInputBytes;
+  if (rawSizeBytes === undefined) {
+    await deps.objects.delete(dataKey).catch(() => undefined);
+    throw new ProcessError('zstd', 'finished without reporting how many bytes it compressed', {
+      hint: `squirrel reads the size from zstd's summary line at -vv ("(N B => M B"); zstd ${zstdVer || '(unknown version)'} did not print one (zstd 1.5.4, Debian 12's, does).`,
+    });
+  }
   const finishedMs = now();
-  log.info({ backupId: id, position, sizeBytes: stored.sizeBytes, rawSizeBytes: meter.bytes }, 'base backup: stored; waiting for its binlog position to be durable');
+  log.info({ backupId: id, position, sizeBytes: stored.sizeBytes, rawSizeBytes }, 'base backup: stored; waiting for its binlog position to be durable');
   await waitDurable(deps.state, epoch, position, { timeoutMs: opts.durableTimeoutMs ?? 300_000, backupId: id, ...(opts.signal ? { signal: opts.signal } : {}) });
 
   const manifest: BackupManifest = {
@@ -250,7 +293,7 @@ export async function takeBaseBackup(deps: BaseBackupDeps, opts: BaseBackupOptio
       sha256: stored.sha256,
       compression: 'zstd',
       format: opts.kind === 'physical' ? 'mbstream' : 'sql',
-      rawSizeBytes: meter.bytes,
+      rawSizeBytes,
     },
     server: { version: facts.version, serverId: facts.serverId, datadir: facts.datadir },
     tools: { [command]: toolVer, zstd: zstdVer },

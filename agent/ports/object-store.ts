@@ -12,6 +12,15 @@ export interface StoredObject extends ObjectInfo {
   body: Buffer;
 }
 
+export interface PutStreamOptions {
+  /**
+   * How many parts of a multipart upload may be on the wire at once. Each holds one part in
+   * memory; more than one lets the body's producer go on while a part uploads. Stores that do
+   * not upload in parts ignore it. @default 1
+   */
+  partsInFlight?: number;
+}
+
 /**
  * The object store squirrel writes chunks and base backups to (S3, a local directory, memory).
  *
@@ -42,7 +51,7 @@ export interface ObjectStore {
    * Metadata is fixed before the body is read, so it cannot carry the body's digest; callers
    * that need one record it elsewhere (e.g. a manifest).
    */
-  putStreamIfAbsent(key: string, body: Readable, metadata: Record<string, string>): Promise<{ sizeBytes: number; sha256: string }>;
+  putStreamIfAbsent(key: string, body: Readable, metadata: Record<string, string>, opts?: PutStreamOptions): Promise<{ sizeBytes: number; sha256: string }>;
   /**
    * Copies `from` to `to` (inside the store, no bytes through this process) with new metadata,
    * unless `to` exists: write-once like the puts (ObjectExistsError). `from` must exist. A source

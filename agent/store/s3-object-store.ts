@@ -15,10 +15,10 @@ import {
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { ObjectExistsError, UnavailableError, ChecksumMismatchError, CopyTooLargeError, credentialsFailure } from '../errors.js';
-import type { ObjectInfo, ObjectStore, StoredObject } from '../ports/object-store.js';
+import type { ObjectInfo, ObjectStore, PutStreamOptions, StoredObject } from '../ports/object-store.js';
 import { parts } from './bytes.js';
 
-/** S3's minimum part size is 5 MiB; 8 MiB parts keep at most ~16 MiB of a stream in memory. */
+/** S3's minimum part size is 5 MiB; 8 MiB parts keep about 8 MiB per part in flight, plus the one being filled, in memory. */
 const PART_BYTES = 8 * 1024 * 1024;
 /** The largest source CopyObject accepts (S3 answers 400 InvalidRequest above it). */
 const COPY_LIMIT_BYTES = 5 * 1024 ** 3;
@@ -82,12 +82,15 @@ export class S3ObjectStore implements ObjectStore {
     }
   }
 
-  async putStreamIfAbsent(key: string, body: Readable, metadata: Record<string, string>): Promise<{ sizeBytes: number; sha256: string }> {
+  async putStreamIfAbsent(key: string, body: Readable, metadata: Record<string, string>, opts: PutStreamOptions = {}): Promise<{ sizeBytes: number; sha256: string }> {
     const hash = createHash('sha256');
     let sizeBytes = 0;
     let uploadId: string | undefined;
     const done: { PartNumber: number; ETag: string; ChecksumSHA256: string }[] = [];
+    const inFlight = new Set<Promise<void>>();
+    const maxInFlight = Math.max(1, opts.partsInFlight ?? 1);
     try {
+      let partNumber = 0;
       for await (const part of parts(body, PART_BYTES)) {
         hash.update(part);
         sizeBytes += part.length;
@@ -106,12 +109,16 @@ export class S3ObjectStore implements ObjectStore {
           );
           uploadId = created.UploadId;
         }
-        const PartNumber = done.length + 1;
-        const up = await this.s3.send(
-          new UploadPartCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId, PartNumber, Body: part, ChecksumSHA256: partSha }),
-        );
-        done.push({ PartNumber, ETag: up.ETag ?? '', ChecksumSHA256: partSha });
+        const PartNumber = ++partNumber;
+        const upload: Promise<void> = this.s3
+          .send(new UploadPartCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId, PartNumber, Body: part, ChecksumSHA256: partSha }))
+          .then((up) => void done.push({ PartNumber, ETag: up.ETag ?? '', ChecksumSHA256: partSha }))
+          .finally(() => inFlight.delete(upload));
+        upload.catch(() => undefined); // observed below (race/all); this only keeps an early exit from leaving it unhandled
+        inFlight.add(upload);
+        if (inFlight.size >= maxInFlight) await Promise.race(inFlight);
       }
+      await Promise.all(inFlight);
       if (uploadId === undefined) {
         // empty body
         const empty = createHash('sha256').digest('base64');
@@ -120,11 +127,14 @@ export class S3ObjectStore implements ObjectStore {
         );
         return { sizeBytes, sha256: hash.digest('hex') };
       }
+      // parts may finish out of order; S3 wants them listed in order
+      done.sort((a, b) => a.PartNumber - b.PartNumber);
       await this.s3.send(
         new CompleteMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId, IfNoneMatch: '*', MultipartUpload: { Parts: done } }),
       );
       return { sizeBytes, sha256: hash.digest('hex') };
     } catch (err) {
+      await Promise.allSettled(inFlight);
       if (uploadId !== undefined) {
         await this.s3.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId })).catch(() => undefined);
       }

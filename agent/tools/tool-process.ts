@@ -15,8 +15,13 @@ import { isRunning, terminate } from '../server/process-util.js';
  * await it to learn the outcome.
  */
 export interface ToolOptions {
-  /** 'pipe' (default) gives a writable `stdin`. Tools are joined through this process (`pipeline`), never by sharing descriptors, so every byte can be counted and hashed. */
-  stdin?: 'pipe' | 'ignore';
+  /**
+   * 'pipe' (default) gives a writable `stdin`, for a `pipeline` through this process where bytes
+   * must be read on the way (counted, scanned). Another ToolProcess (started with stdout 'pipe')
+   * joins the two tools directly, as a shell pipe does: its output never passes through this
+   * process, and this process keeps no end of that pipe, so either tool's death reaches the other.
+   */
+  stdin?: 'pipe' | 'ignore' | ToolProcess;
   /** 'pipe' (default) gives a readable `stdout`; 'ignore' discards it; a number is a file descriptor. */
   stdout?: 'pipe' | 'ignore' | number;
   onStderrLine?: (line: string) => void;
@@ -68,8 +73,11 @@ export class ToolProcess {
   }
 
   static start(command: string, args: readonly string[], opts: ToolOptions = {}): ToolProcess {
-    const stdio: StdioOptions = [opts.stdin ?? 'pipe', opts.stdout ?? 'pipe', 'pipe'];
+    const from = opts.stdin instanceof ToolProcess ? opts.stdin.stdout : undefined;
+    const stdio: StdioOptions = [from ?? (opts.stdin as 'pipe' | 'ignore' | undefined) ?? 'pipe', opts.stdout ?? 'pipe', 'pipe'];
     const child = spawn(command, args, { stdio, env: opts.env ?? process.env, ...(opts.cwd ? { cwd: opts.cwd } : {}) });
+    // the child has its own copy of the read end now; ours would keep the writer alive if the child died
+    from?.destroy();
     return new ToolProcess(command, child, opts);
   }
 

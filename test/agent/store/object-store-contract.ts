@@ -96,30 +96,26 @@ export function objectStoreContract(name: string, open: OpenObjectStore, opts: {
       assert.deepEqual(none, []);
     });
 
-    it('streams a large body in parts and returns its size and sha-256', async () => {
-      const p = fresh();
-      const size = opts.largeBytes ?? 20 * 1024 * 1024 + 123;
-      const block = randomBytes(1024 * 1024);
-      const blocks = Math.ceil(size / block.length);
-      const whole: Buffer[] = [];
-      async function* gen() {
-        let left = size;
-        for (let i = 0; i < blocks; i++) {
-          const b = block.subarray(0, Math.min(left, block.length));
-          left -= b.length;
-          whole.push(b);
-          yield b;
+    for (const partsInFlight of [1, 3]) {
+      it(`streams a large body in parts (${partsInFlight} in flight) and returns its size and sha-256`, async () => {
+        const p = fresh();
+        const size = opts.largeBytes ?? 20 * 1024 * 1024 + 123;
+        // a distinct block each time, so parts that land in the wrong order change the digest
+        const blocks = Array.from({ length: Math.ceil(size / (1024 * 1024)) }, () => randomBytes(1024 * 1024));
+        const whole = Buffer.concat(blocks).subarray(0, size);
+        async function* gen() {
+          for (let at = 0; at < size; at += 1024 * 1024) yield whole.subarray(at, Math.min(size, at + 1024 * 1024));
         }
-      }
-      const res = await fx.store.putStreamIfAbsent(`${p}big`, Readable.from(gen()), { kind: 'test' });
-      assert.equal(res.sizeBytes, size);
-      assert.equal(res.sha256, sha256Hex(Buffer.concat(whole)));
-      const head = await fx.store.head(`${p}big`);
-      assert.equal(head?.sizeBytes, size);
-      assert.equal(head?.metadata.kind, 'test');
-      const got = await collect((await fx.store.getStream(`${p}big`))!);
-      assert.equal(sha256Hex(got), res.sha256);
-    });
+        const res = await fx.store.putStreamIfAbsent(`${p}big`, Readable.from(gen()), { kind: 'test' }, { partsInFlight });
+        assert.equal(res.sizeBytes, size);
+        assert.equal(res.sha256, sha256Hex(whole));
+        const head = await fx.store.head(`${p}big`);
+        assert.equal(head?.sizeBytes, size);
+        assert.equal(head?.metadata.kind, 'test');
+        const got = await collect((await fx.store.getStream(`${p}big`))!);
+        assert.equal(sha256Hex(got), res.sha256);
+      });
+    }
 
     it('copies inside the store with new metadata, once', async () => {
       const p = fresh();
