@@ -74,4 +74,27 @@ describe('Chunker with a BodyPool', () => {
     assert.equal(c2.body.buffer, c1.body.buffer, 'the pooled buffer was reused');
     assert.deepEqual(c2.body, Buffer.concat(second.map((e) => e.bytes)));
   });
+
+  it('keeps an open transaction\'s bytes when an age cut takes the finished ones, and grows past the pooled size', () => {
+    const pool = new BodyPool(16, 2);
+    const chunker = new Chunker({ maxBytes: 1000, maxAgeMs: 10, bodies: pool });
+    let pos = 4;
+    let fill = 0;
+    const ev = (boundary: boolean): ChunkerEvent => {
+      const e: ChunkerEvent = { file: 'f.000001', start: pos, bytes: Buffer.alloc(10, ++fill), timestampSec: 1, boundary, endsFile: false };
+      pos += 10;
+      return e;
+    };
+    const finished = [ev(false), ev(true)];
+    const open = [ev(false), ev(false)];
+    for (const e of [...finished, ...open]) assert.deepEqual(chunker.push(e, 0), []);
+    const [aged] = chunker.tick(10);
+    assert.deepEqual(aged?.body, Buffer.concat(finished.map((e) => e.bytes)), 'the finished transaction (20 bytes: more than a pooled buffer)');
+    const rest = [ev(false), ev(true)];
+    for (const e of rest) assert.deepEqual(chunker.push(e, 20), []);
+    const [last] = chunker.flush();
+    assert.deepEqual(last?.body, Buffer.concat([...open, ...rest].map((e) => e.bytes)), 'the open transaction, moved to a new buffer, then finished');
+    assert.equal(last?.start, 24);
+    assert.equal(last?.end, 64);
+  });
 });
