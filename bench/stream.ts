@@ -12,7 +12,7 @@ import { defaults } from '../agent/config.js';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import mysql from 'mysql2/promise';
@@ -153,7 +153,9 @@ async function main(): Promise<void> {
   const stack = await startLocalStack({ clusterId: 'bench' });
   for (const [k, v] of Object.entries(stack.env)) if (k.startsWith('AWS_')) process.env[k] = v;
   const e = { server, stack };
-  const results: Record<string, unknown> = { machine: machine(), parameters: { quick, RUNS, LAG_SECONDS, LAG_CONNECTIONS, BACKLOG_BYTES, BIG_TXN_BYTES, IDLE_SECONDS, chunkDefaults: { maxBytes: '8 MiB', maxAgeMs: defaults.chunkMaxAgeMs } } };
+  // the machine is shared: record how busy it was (1, 5 and 15 minute load averages)
+  const loadAverage: { start: number[]; end?: number[] } = { start: loadavg() };
+  const results: Record<string, unknown> = { machine: machine(), loadAverage, parameters: { quick, RUNS, LAG_SECONDS, LAG_CONNECTIONS, BACKLOG_BYTES, BIG_TXN_BYTES, IDLE_SECONDS, chunkDefaults: { maxBytes: '8 MiB', maxAgeMs: defaults.chunkMaxAgeMs } } };
   try {
     await server.query('CREATE DATABASE bench');
 
@@ -236,6 +238,7 @@ async function main(): Promise<void> {
       await idle.stop();
     }
   } finally {
+    loadAverage.end = loadavg();
     const path = writeResults(quick ? 'stream-quick' : 'stream', results);
     say(`results: ${path}`);
     await server.stop();

@@ -28,9 +28,12 @@ import { BoundedStop } from './stop.js';
 const required = ['clusterId', 'mysqlUrl', 'bucket', 'table', 'region'] as const;
 type AgentConfig = Partial<Config> & Pick<Config, (typeof required)[number]>;
 
-/** The object store the config names: a local directory when `storeDir` is set, else S3. */
+/**
+ * The object store the config names: a local directory when `storeDir` is set, else S3. Every
+ * writer here hashes the buffer it puts itself, so a directory does not hash it again.
+ */
 export function objectStoreFor(config: Partial<Config> & Pick<Config, 'bucket' | 'region'>, clients: ClientOptions = {}) {
-  return config.storeDir ? new FsObjectStore(config.storeDir) : openObjectStore(config, clients);
+  return config.storeDir ? new FsObjectStore(config.storeDir, { verifyDigest: false }) : openObjectStore(config, clients);
 }
 
 /** What base backups (and prunes) need, wired from the configuration: one state store for both. */

@@ -157,8 +157,10 @@ export class DumpDecoder {
       ackRequested = ((payload[2] ?? 0) & SEMI_SYNC_ACK_REQUESTED) !== 0;
       eventAt = 3;
     }
-    // Own the bytes: the payload may be a view of a larger socket buffer.
-    const bytes = Buffer.from(payload.subarray(eventAt));
+    // A view, not a copy: the payload lies in a buffer Node allocated for one socket read (sized
+    // to what was read, never reused), so holding it is safe. The chunker copies each event once,
+    // into the chunk's body; copying here too cost a second pass over every byte and its garbage.
+    const bytes = payload.subarray(eventAt);
     const h = readEventHeader(bytes, 0);
     const what = `${eventTypeName(h.typeCode)} event (log_pos ${h.logPos})`;
     if (h.eventSize !== bytes.length) {

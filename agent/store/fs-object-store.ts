@@ -32,6 +32,13 @@ export interface FsObjectStoreOptions {
   copyLimitBytes?: number;
   /** @default nodeFsOps */
   fsOps?: FsOps;
+  /**
+   * Whether `putIfAbsent` hashes the body to check the digest it is given, as S3 does. A digest
+   * guards the body on its way to a remote store; a directory in the same process has no such
+   * way, and a caller that has just hashed the very buffer it hands over (the agent's shipper)
+   * gains nothing from a second pass over every byte. @default true
+   */
+  verifyDigest?: boolean;
 }
 
 /**
@@ -45,6 +52,7 @@ export interface FsObjectStoreOptions {
 export class FsObjectStore implements ObjectStore {
   readonly copyLimitBytes: number | undefined;
   private readonly fs: FsOps;
+  private readonly verifyDigest: boolean;
 
   constructor(
     private readonly root: string,
@@ -52,6 +60,7 @@ export class FsObjectStore implements ObjectStore {
   ) {
     this.copyLimitBytes = opts.copyLimitBytes;
     this.fs = opts.fsOps ?? nodeFsOps;
+    this.verifyDigest = opts.verifyDigest ?? true;
   }
 
   private path(key: string): string {
@@ -114,8 +123,10 @@ export class FsObjectStore implements ObjectStore {
   }
 
   async putIfAbsent(key: string, body: Buffer, sha256: string, metadata: Record<string, string>): Promise<void> {
-    const actual = sha256Hex(body);
-    if (actual !== sha256) throw new ChecksumMismatchError(key, sha256, actual);
+    if (this.verifyDigest) {
+      const actual = sha256Hex(body);
+      if (actual !== sha256) throw new ChecksumMismatchError(key, sha256, actual);
+    }
     // no existence check first: place() links, which fails atomically when the key exists
     const tmp = await this.tmpFile();
     try {

@@ -1,4 +1,5 @@
 import { GtidPosition } from '../binlog/gtid-position.js';
+import type { BodyPool } from './body-pool.js';
 import type { Spill, SpillFactory, SpilledBody } from './spill.js';
 
 /**
@@ -78,9 +79,17 @@ export interface ChunkerOptions {
    * this, moved on by every transaction that ends inside the chunks before it and itself.
    */
   gtidPos?: string;
+  /** Where chunk bodies come from (the shipper gives them back once stored). @default fresh buffers */
+  bodies?: BodyPool;
 }
 
 export class ChunkOrderError extends Error {}
+
+/** An event held until its chunk is cut: its bytes are already in the chunk's buffer. */
+type HeldEvent = Omit<ChunkerEvent, 'bytes'> & { sizeBytes: number };
+
+/** The first buffer of a chunker without a pool: grown by doubling when a chunk needs more. */
+const FIRST_BUFFER_BYTES = 1024 * 1024;
 
 /** A transaction being spilled: its events are on disk, its description here. */
 interface Spilling {
@@ -98,12 +107,18 @@ interface Spilling {
 
 export class Chunker {
   /** Finished transactions (and events between transactions) waiting to be cut. */
-  private ready: ChunkerEvent[] = [];
+  private ready: HeldEvent[] = [];
   private readyBytes = 0;
   private readySinceMs = 0;
   /** Events of the transaction in progress. */
-  private open: ChunkerEvent[] = [];
+  private open: HeldEvent[] = [];
   private openBytes = 0;
+  /**
+   * The next chunk's body as it arrives: the ready events' bytes, then the open ones'. Each event
+   * is copied here once, when pushed, so the caller's buffer (a socket read) is garbage at once
+   * rather than held until the cut; a cut hands this buffer over without copying.
+   */
+  private body: Buffer | undefined;
   private file: string | undefined;
   private next: number | undefined;
   private spilling: Spilling | undefined;
@@ -117,7 +132,7 @@ export class Chunker {
   }
 
   /** Moves the position over events that are finished: a transaction that ended, or events between transactions. */
-  private finished(events: readonly ChunkerEvent[]): void {
+  private finished(events: readonly HeldEvent[]): void {
     for (const e of events) {
       if (e.gtidList !== undefined) this.gtidPos.merge(e.gtidList);
       if (e.gtid !== undefined) this.gtidPos.apply(e.gtid);
@@ -158,11 +173,15 @@ export class Chunker {
     }
     this.file = ev.file;
     this.next = ev.start + ev.bytes.length;
+    const { bytes, ...described } = ev;
+    const held: HeldEvent = { ...described, sizeBytes: bytes.length };
     if (this.spilling) {
-      this.appendSpilled(ev);
+      this.appendSpilled(held, bytes);
     } else {
-      this.open.push(ev);
-      this.openBytes += ev.bytes.length;
+      const at = this.readyBytes + this.openBytes;
+      bytes.copy(this.room(at + bytes.length), at);
+      this.open.push(held);
+      this.openBytes += bytes.length;
       if (this.opts.spill && this.openBytes > this.opts.maxBytes && !(ev.boundary || ev.endsFile)) {
         out.push(...this.cut()); // finished transactions go first, in their own chunk
         this.startSpill();
@@ -175,7 +194,7 @@ export class Chunker {
         if (this.ready.length === 0) this.readySinceMs = nowMs;
         if (this.open.some((e) => e.ackRequested)) this.ackInReady = true;
         this.finished(this.open);
-        this.ready.push(...this.open);
+        for (const e of this.open) this.ready.push(e);
         this.readyBytes += this.openBytes;
         this.open = [];
         this.openBytes = 0;
@@ -203,14 +222,19 @@ export class Chunker {
       gtids: [],
       serverIds: new Set(),
     };
-    for (const e of this.open) this.appendSpilled(e);
+    // cut() went first: the open events' bytes begin the buffer
+    let at = 0;
+    for (const e of this.open) {
+      this.appendSpilled(e, this.body!.subarray(at, at + e.sizeBytes));
+      at += e.sizeBytes;
+    }
     this.open = [];
     this.openBytes = 0;
   }
 
-  private appendSpilled(ev: ChunkerEvent): void {
+  private appendSpilled(ev: HeldEvent, bytes: Buffer): void {
     const s = this.spilling!;
-    s.spill.append(ev.bytes);
+    s.spill.append(bytes);
     s.events++;
     s.lastTs = ev.timestampSec;
     if (ev.serverId !== undefined) s.serverIds.add(ev.serverId);
@@ -252,6 +276,30 @@ export class Chunker {
     this.readyBytes = 0;
     this.openBytes = 0;
     this.ackInReady = false;
+    if (this.body) this.opts.bodies?.give(this.body);
+    this.body = undefined;
+  }
+
+  /**
+   * The body buffer, with room for `sizeBytes`: a pooled one, or (a chunk larger than the pool's
+   * buffers, or no pool) one of its own, grown by doubling with the bytes so far copied over.
+   */
+  private room(sizeBytes: number): Buffer {
+    if (this.body && this.body.length >= sizeBytes) return this.body;
+    const pool = this.opts.bodies;
+    let next: Buffer;
+    if (!this.body && pool && sizeBytes <= pool.bufferBytes) {
+      next = pool.take(pool.bufferBytes);
+    } else {
+      const size = Math.max(sizeBytes, 2 * (this.body?.length ?? 0), Math.min(this.opts.maxBytes, FIRST_BUFFER_BYTES));
+      next = Buffer.allocUnsafeSlow(size);
+      if (this.body) {
+        this.body.copy(next, 0, 0, this.readyBytes + this.openBytes);
+        pool?.give(this.body);
+      }
+    }
+    this.body = next;
+    return next;
   }
 
   tick(nowMs: number): Chunk[] {
@@ -266,21 +314,33 @@ export class Chunker {
   private cut(): Chunk[] {
     if (this.ready.length === 0) return [];
     const events = this.ready;
+    const sizeBytes = this.readyBytes;
+    const full = this.body!;
     this.ready = [];
     this.readyBytes = 0;
     this.ackInReady = false;
+    // the chunk takes the buffer; the open transaction's bytes, if any, move to a new one
+    this.body = undefined;
+    if (this.openBytes > 0) full.copy(this.room(this.openBytes), 0, sizeBytes, sizeBytes + this.openBytes);
     const first = events[0]!;
     const last = events[events.length - 1]!;
-    const gtids = events.filter((e) => e.gtid !== undefined);
+    let firstGtid = '';
+    let lastGtid = '';
+    for (const e of events) {
+      if (e.gtid !== undefined) {
+        firstGtid ||= e.gtid;
+        lastGtid = e.gtid;
+      }
+    }
     return [
       {
         file: first.file,
         start: first.start,
-        end: last.start + last.bytes.length,
-        body: Buffer.concat(events.map((e) => e.bytes)),
-        sizeBytes: last.start + last.bytes.length - first.start,
-        firstGtid: gtids[0]?.gtid ?? '',
-        lastGtid: gtids[gtids.length - 1]?.gtid ?? '',
+        end: last.start + last.sizeBytes,
+        body: full.subarray(0, sizeBytes),
+        sizeBytes,
+        firstGtid,
+        lastGtid,
         firstTs: first.timestampSec,
         lastTs: last.timestampSec,
         events: events.length,
@@ -292,7 +352,7 @@ export class Chunker {
   }
 }
 
-function serverIdsOf(events: readonly ChunkerEvent[]): number[] {
+function serverIdsOf(events: readonly HeldEvent[]): number[] {
   const ids = new Set<number>();
   for (const e of events) if (e.serverId !== undefined) ids.add(e.serverId);
   return [...ids].sort((a, b) => a - b);

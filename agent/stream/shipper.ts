@@ -4,6 +4,7 @@ import type { Logger } from '../log.js';
 import type { ObjectStore } from '../ports/object-store.js';
 import { sha256Hex } from '../store/bytes.js';
 import { retrying, whenAborted, type Backoff } from '../retry.js';
+import type { BodyPool } from './body-pool.js';
 import type { Chunk } from './chunker.js';
 import type { ClusterStateRepo, DurablePosition } from '../cluster/repo.js';
 import { ChunkBodyProblem, chunkBytes, type ChunkEncoding } from '../store/chunk-body.js';
@@ -37,6 +38,8 @@ export interface ShipperOptions {
    * stored as it is. @default none
    */
   encoding?: { name: ChunkEncoding; encode: (bytes: Buffer) => Buffer };
+  /** Where chunk bodies came from: each is given back once its chunk is durable. */
+  bodies?: BodyPool;
 }
 
 /** A chunk handed to the shipper that is not (known to be) durable. */
@@ -366,6 +369,12 @@ export class Shipper {
       this.heldBytes -= memoryBytes(done.chunk);
       done.chunk.spilled?.remove();
       this.opts.onDurable?.(position, done.chunk);
+      // its upload has settled and nothing retries it: the body's buffer can carry the next chunk
+      // (a fence drops the queue without this: an upload may still be reading those bodies)
+      if (done.chunk.body && this.opts.bodies) {
+        this.opts.bodies.give(done.chunk.body);
+        delete done.chunk.body;
+      }
     }
     this.wake();
   }

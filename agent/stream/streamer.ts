@@ -16,6 +16,7 @@ import { checkLineage } from './lineage.js';
 import { Shipper, type UnstoredChunk } from './shipper.js';
 import type { SpillFactory } from './spill.js';
 import { chunkEncoder, type ChunkEncoding } from '../store/chunk-body.js';
+import { BodyPool } from './body-pool.js';
 
 /**
  * Tells, event by event, where transactions begin and end (agent/binlog/transaction.ts). It sees
@@ -152,6 +153,8 @@ export class Streamer {
   private stopHeartbeat: (() => void) | undefined;
   private current: { close(): Promise<void> } | undefined;
   private shipper: Shipper | undefined;
+  /** Buffers for chunk bodies, shared by the chunker (takes) and the shipper (gives back). */
+  private bodies: BodyPool | undefined;
   private epoch = 0;
   private lastSeen: { file: string; pos: number } | undefined;
   /** Just past the last chunk handed to the shipper: where a new dump must begin. */
@@ -511,7 +514,11 @@ export class Streamer {
       if (!this.stopping) await retrying(() => this.removeStrays(joined), this.retryOpts('remove chunks past the durable position'));
       const encoding = this.opts.chunkEncoding ?? 'none';
       const encode = await chunkEncoder(encoding);
+      const maxHeldBytes = this.opts.maxHeldBytes ?? 64 * 1024 * 1024;
+      // enough buffers for the chunks the shipper may hold, and one being cut
+      this.bodies = new BodyPool(this.opts.chunkMaxBytes, Math.ceil(maxHeldBytes / this.opts.chunkMaxBytes) + 1);
       const shipper = new Shipper({
+        bodies: this.bodies,
         ...(encoding !== 'none' ? { encoding: { name: encoding, encode } } : {}),
         objects: this.opts.objects,
         state: this.opts.state,
@@ -522,7 +529,7 @@ export class Streamer {
         durableSeq: joined.durableSeq,
         durable: joined.durable,
         maxInFlight: this.opts.maxInFlight ?? 4,
-        maxHeldBytes: this.opts.maxHeldBytes ?? 64 * 1024 * 1024,
+        maxHeldBytes,
         log: this.opts.log,
         ...(this.opts.backoff ? { backoff: this.opts.backoff } : {}),
         ...(this.opts.now ? { now: this.opts.now } : {}),
@@ -653,6 +660,7 @@ export class Streamer {
       maxAgeMs: this.opts.chunkMaxAgeMs,
       gtidPos: await this.gtidPositionAtResume(),
       ...(this.opts.spill ? { spill: this.opts.spill } : {}),
+      ...(this.bodies ? { bodies: this.bodies } : {}),
     });
     const classifier = this.opts.newClassifier();
     // Chunks reach the shipper through one promise chain, in the order the chunker cut them,

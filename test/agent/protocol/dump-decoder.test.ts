@@ -43,12 +43,12 @@ describe('binlog dump decoding (MariaDB 10.2.10 capture from the protocol docs)'
     );
   });
 
-  it('yields each event\'s exact bytes (status byte stripped) and header fields, in a buffer of its own', () => {
+  it('yields each event\'s exact bytes (status byte stripped) as a view of the packet, without a copy, and its header fields', () => {
     const payload = Buffer.from(docPackets[6] as Buffer);
     const ev = decodeAll(new DumpDecoder('mysql-bin.000034', 'CRC32'), [payload])[0] as StreamEvent;
     assert.deepEqual(ev.bytes, payload.subarray(1));
-    payload.fill(0);
-    assert.equal(ev.bytes.readUInt32LE(13), 1705, 'not a view of the packet');
+    assert.equal(ev.bytes.buffer, payload.buffer, 'a view of the packet');
+    assert.equal(ev.bytes.byteOffset, payload.byteOffset + 1);
     assert.deepEqual(
       { timestamp: ev.timestamp, type: ev.type, serverId: ev.serverId, eventSize: ev.eventSize, logPos: ev.logPos, flags: ev.flags },
       { timestamp: 0x5a38fd94, type: 2, serverId: 10201, eventSize: 75, logPos: 1705, flags: 0 },
