@@ -61,8 +61,12 @@ export async function checksums(server: MariaDbServer): Promise<Record<string, s
   return Object.fromEntries(rows.map((r) => [r.Table, String(r.Checksum)]));
 }
 
-/** Registers before/after hooks; the returned function gives the source inside tests. */
-export function streamedSourceFixture(clusterId: string, rounds = 120): () => StreamedSource {
+/**
+ * Registers before/after hooks; the returned function gives the source inside tests. `config`
+ * overrides the agent's settings (e.g. a small `chunkMaxBytes`, so that how many chunks a file has
+ * depends on its bytes, not on how fast the machine ran the workload against the chunk age).
+ */
+export function streamedSourceFixture(clusterId: string, rounds = 120, config: Partial<ReturnType<typeof agentConfig>> = {}): () => StreamedSource {
   let source: StreamedSource | undefined;
   let server: MariaDbServer | undefined;
   let stack: LocalStack | undefined;
@@ -70,11 +74,11 @@ export function streamedSourceFixture(clusterId: string, rounds = 120): () => St
     [server, stack] = await Promise.all([MariaDbServer.start({ serverId: 1 }), startLocalStack()]);
     // the server's own setup (root passwords) is not the application's history: start clean
     await server.query('RESET MASTER');
-    const config = agentConfig(server, stack, clusterId);
-    const { streamer, close } = buildStreamer(config, silentLogger, 'oldest');
+    const agent = { ...agentConfig(server, stack, clusterId), ...config };
+    const { streamer, close } = buildStreamer(agent, silentLogger, 'oldest');
     const running = streamer.run();
     let reason: Awaited<typeof running>;
-    const stateStore = openStateStore(config);
+    const stateStore = openStateStore(agent);
     try {
       for (const sql of SCHEMA) await server.query(sql);
       const gtidAfterSchema = await gtidVariable(server, 'gtid_binlog_pos');
@@ -82,7 +86,7 @@ export function streamedSourceFixture(clusterId: string, rounds = 120): () => St
       await runWorkload(server, rounds);
       const gtidAtEnd = await gtidVariable(server, 'gtid_binlog_pos');
       await waitCaughtUp(server, new ClusterStateRepo(stateStore, clusterId));
-      source = { server, stack, config, objects: objectStoreFor(config), stateStore, gtidAfterSchema, gtidAtEnd };
+      source = { server, stack, config: agent, objects: objectStoreFor(agent), stateStore, gtidAfterSchema, gtidAtEnd };
     } finally {
       await streamer.stop();
       reason = await running;
