@@ -15,7 +15,8 @@ import { Readable } from 'node:stream';
  * - PutObject and UploadPart verify `x-amz-checksum-sha256` against the body (400 BadDigest).
  * - The checksum given on PutObject is stored and returned by GetObject/HeadObject when the
  *   client sends `x-amz-checksum-mode: ENABLED`.
- * - ListObjectsV2 is answered here. s3rver walks its directories in readdir order and cuts a page
+ * - ListObjectsV2 is answered here, in place of s3rver's controller and behind its authentication
+ *   (`orderedListing`). s3rver walks its directories in readdir order and cuts a page
  *   there, so pages are not in key order and a key can fall between two pages; and it makes its
  *   continuation tokens with DES, which OpenSSL 3 refuses, so every listing of more than one page
  *   failed with InternalError. Here a page is the next `max-keys` entries (keys and common
@@ -33,10 +34,10 @@ interface KoaContext {
   req: IncomingMessage | Readable;
   store: {
     getMetadata(bucket: string, key: string): Promise<{ etag: string }>;
-    getBucket(bucket: string): Promise<unknown>;
     listObjects(bucket: string, options: ListOptions): Promise<StoreListing>;
   };
   body: unknown;
+  params: Record<string, string>;
   set(name: string, value: string): void;
   remove(name: string): void;
   response: { get(name: string): string };
@@ -67,7 +68,21 @@ export function storeChecksumMetadata(): void {
   if (!S3Object.ALLOWED_METADATA.includes(CHECKSUM_HEADER)) S3Object.ALLOWED_METADATA.push(CHECKSUM_HEADER);
 }
 
-type Operation = 'put' | 'part' | 'complete' | 'get' | 'list' | 'other';
+/**
+ * Makes s3rver answer ListObjectsV2 with `listObjectsV2` below. Its router calls the bucket
+ * controller's `getBucket` through the module's exports at each request, after its own
+ * authentication and bucket check, so replacing that export keeps both; ListObjects (v1) stays
+ * s3rver's.
+ */
+export function orderedListing(): void {
+  const controller = require('s3rver/lib/controllers/bucket') as { getBucket: (ctx: KoaContext) => Promise<void>; squirrelListing?: true };
+  if (controller.squirrelListing) return;
+  const original = controller.getBucket;
+  controller.getBucket = (ctx) => (query(ctx, 'list-type') === '2' ? listObjectsV2(ctx, ctx.params.bucket!) : original(ctx));
+  controller.squirrelListing = true;
+}
+
+type Operation = 'put' | 'part' | 'complete' | 'get' | 'other';
 
 function header(ctx: KoaContext, name: string): string | undefined {
   const v = ctx.headers[name];
@@ -79,7 +94,6 @@ function classify(ctx: KoaContext): Operation {
   const sub = ['acl', 'tagging', 'legal-hold', 'retention', 'torrent', 'select', 'uploads'].some((s) => s in q);
   if (sub) return 'other';
   const upload = 'uploadId' in q;
-  if (ctx.method === 'GET' && q['list-type'] === '2' && /^\/[^/]+\/?$/.test(ctx.path)) return 'list';
   switch (ctx.method) {
     case 'PUT':
       return upload ? 'part' : 'put';
@@ -194,9 +208,6 @@ function maxKeysOf(ctx: KoaContext): number {
 
 /** ListObjectsV2: the next `max-keys` keys and common prefixes after the start, in key order. */
 async function listObjectsV2(ctx: KoaContext, bucket: string): Promise<void> {
-  if (!(await ctx.store.getBucket(bucket))) {
-    throw new S3Error('NoSuchBucket', 'The specified bucket does not exist', { BucketName: bucket });
-  }
   const prefix = query(ctx, 'prefix') ?? '';
   const delimiter = query(ctx, 'delimiter') || undefined;
   const startAfter = startAfterOf(ctx);
@@ -235,7 +246,6 @@ export function conditionalWrites(): KoaMiddleware {
   const withLock = keyLock();
   return async (ctx, next) => {
     const op = classify(ctx);
-    if (op === 'list') return listObjectsV2(ctx, decodeURIComponent(ctx.path.split('/')[1]!));
     const where = target(ctx.path);
     if (op === 'other' || !where) return next();
     if (op === 'get') {

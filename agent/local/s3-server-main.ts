@@ -11,7 +11,7 @@ import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { parseArgs } from 'node:util';
 import type { Server } from 'node:http';
-import { conditionalWrites, storeChecksumMetadata, type KoaMiddleware } from './s3-conditions.js';
+import { conditionalWrites, orderedListing, storeChecksumMetadata, type KoaMiddleware } from './s3-conditions.js';
 
 interface S3rverApp {
   middleware: KoaMiddleware[];
@@ -38,6 +38,7 @@ if (!values.dir) {
 mkdirSync(values.dir, { recursive: true });
 
 storeChecksumMetadata();
+orderedListing();
 const S3rver = createRequire(import.meta.url)('s3rver') as S3rverClass;
 const app = new S3rver({
   address: values.host,

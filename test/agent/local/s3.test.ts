@@ -9,9 +9,9 @@ import {
   HeadObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
+  S3Client,
   S3ServiceException,
   UploadPartCommand,
-  type S3Client,
 } from '@aws-sdk/client-s3';
 import { s3ClientFor, startS3Server, type S3Server } from '../../../agent/local/s3.js';
 
@@ -151,6 +151,13 @@ describe('local S3 stand-in', () => {
     assert.deepEqual(after.flatMap((p) => p.keys), ['many/k1200', 'many/k1201', 'many/k1202', 'many/zz/3']);
     const bad = await s3Error(client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: 'many/', ContinuationToken: 'bm90LW91cnM' })));
     assert.deepEqual(bad, { name: 'InvalidArgument', status: 400 });
+    // still behind the stand-in's authentication, as S3's listing is
+    const stranger = new S3Client({ endpoint: server.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'wrong', secretAccessKey: 'wrong' } });
+    try {
+      assert.deepEqual(await s3Error(stranger.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: 'many/' }))), { name: 'InvalidAccessKeyId', status: 403 });
+    } finally {
+      stranger.destroy();
+    }
   });
 
   it('removes its temporary directory on stop', async () => {
