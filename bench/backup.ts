@@ -37,7 +37,7 @@ import { sleep } from '../agent/retry.js';
 import { ClusterStateRepo } from '../agent/cluster/repo.js';
 import { toolVersion } from '../agent/tools/tool-process.js';
 import { openStateStore } from '../agent/wiring.js';
-import { machine, median, say, writeResults } from './common.js';
+import { machine, median, say, sysbench, writeResults } from './common.js';
 
 const arg = (name: string, fallback: number) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -78,19 +78,7 @@ function sh(cmd: string, args: string[], timeoutMs = 600_000): Promise<string> {
   );
 }
 
-function sysbench(server: MariaDbServer, command: 'prepare' | 'run', extra: string[] = []): Promise<string> {
-  return sh('sysbench', [
-    'oltp_write_only',
-    '--tables=8',
-    `--table-size=${tableSize}`,
-    `--mysql-socket=${server.socket}`,
-    '--mysql-user=root',
-    `--mysql-password=${server.rootPassword}`,
-    '--mysql-db=sbtest',
-    ...extra,
-    command,
-  ]);
-}
+const sbShape = { tables: 8, tableSize };
 
 async function main(): Promise<void> {
   const reuse = serverDir !== undefined && existsSync(join(serverDir, 'data'));
@@ -109,7 +97,7 @@ async function main(): Promise<void> {
     if (!reuse) {
       say(`preparing sysbench: 8 tables x ${tableSize} rows`);
       await server.query('CREATE DATABASE sbtest');
-      await sysbench(server, 'prepare', ['--threads=4']);
+      await sysbench(server, 'prepare', sbShape, ['--threads=4']);
       say(`prepared in ${((Date.now() - t) / 1000).toFixed(0)} s; waiting for the agent to stream its binlog`);
     } else {
       say(`reusing the database in ${serverDir}`);
@@ -175,7 +163,7 @@ async function main(): Promise<void> {
     let tps: string | undefined;
     if (replay) {
       say(`sysbench oltp_write_only for ${loadSeconds} s, 8 threads`);
-      const sb = await sysbench(server, 'run', ['--threads=8', `--time=${loadSeconds}`]);
+      const sb = await sysbench(server, 'run', sbShape, ['--threads=8', `--time=${loadSeconds}`]);
       tps = /transactions:\s+\d+\s+\(([\d.]+) per sec/.exec(sb)?.[1];
       await waitCaughtUp();
       for (let i = 0; i < runs; i++) {

@@ -16,9 +16,7 @@
  *     chunk at `chunkMaxBytes` (8 MiB) and a heavy enough load is cut by size, not age.
  * Results: bench/results/<out>.json.
  */
-import { execFile } from 'node:child_process';
 import { loadavg } from 'node:os';
-import { promisify } from 'node:util';
 import { ClusterStateRepo } from '../agent/cluster/repo.js';
 import { waitCaughtUp } from '../agent/local/catch-up.js';
 import { AgentProcess } from '../agent/local/agent-process.js';
@@ -26,7 +24,7 @@ import { startLocalStack, type LocalStack } from '../agent/local/stack.js';
 import { sleep } from '../agent/retry.js';
 import { MariaDbServer } from '../agent/server/mariadb.js';
 import { openObjectStore, openStateStore } from '../agent/wiring.js';
-import { machine, median, peakRssMiB, say, writeResults } from './common.js';
+import { machine, median, peakRssMiB, say, sysbench, writeResults } from './common.js';
 import { commitLags, commitProbes, lagSummary, probeTableDdl, watchDurable } from './lag.js';
 
 const argValue = (name: string) => {
@@ -50,27 +48,13 @@ if (AGES.some((a) => !Number.isInteger(a) || a <= 0) || !(RUNS >= 1) || !(LOAD_S
   throw new Error(`bad arguments: --ages takes positive integers (ms) separated by commas, --runs >= 1, --load-seconds > 0, --idle-seconds >= 0. Received: ${process.argv.slice(2).join(' ')}`);
 }
 
-const sh = promisify(execFile);
 
 interface Env {
   server: MariaDbServer;
   stack: LocalStack;
 }
 
-async function sysbench(server: MariaDbServer, command: 'prepare' | 'run', extra: string[]): Promise<string> {
-  const { stdout } = await sh('sysbench', [
-    'oltp_write_only',
-    `--tables=${TABLES}`,
-    `--table-size=${TABLE_SIZE}`,
-    `--mysql-socket=${server.socket}`,
-    '--mysql-user=root',
-    `--mysql-password=${server.rootPassword}`,
-    '--mysql-db=sbtest',
-    ...extra,
-    command,
-  ]);
-  return stdout;
-}
+const sbShape = { tables: TABLES, tableSize: TABLE_SIZE };
 
 async function binlogBytes(server: MariaDbServer): Promise<number> {
   const rows = await server.query<{ File_size: number }[]>('SHOW BINARY LOGS');
@@ -105,7 +89,7 @@ async function measure(e: Env, ageMs: number, round: number) {
     const [chunksBefore, bytesBefore] = await Promise.all([countChunks(e, clusterId), binlogBytes(e.server)]);
     const t0 = Date.now();
     const [out, probes] = await Promise.all([
-      sysbench(e.server, 'run', [`--threads=${THREADS}`, `--time=${LOAD_SECONDS}`]),
+      sysbench(e.server, 'run', sbShape, [`--threads=${THREADS}`, `--time=${LOAD_SECONDS}`]),
       commitProbes(e.server.url, 'bench.probe', 1, LOAD_SECONDS, PROBE_PAUSE_MS),
     ]);
     const seconds = (Date.now() - t0) / 1000;
@@ -156,7 +140,7 @@ async function main(): Promise<void> {
     await server.query('CREATE DATABASE bench');
     await server.query(probeTableDdl('bench.probe'));
     say(`preparing sysbench oltp_write_only: ${TABLES} tables x ${TABLE_SIZE} rows`);
-    await sysbench(server, 'prepare', ['--threads=4']);
+    await sysbench(server, 'prepare', sbShape, ['--threads=4']);
     for (let round = 0; round < RUNS; round++) {
       for (let k = 0; k < AGES.length; k++) {
         const ageMs = AGES[(k + round) % AGES.length]!;

@@ -9,9 +9,7 @@
  * Usage: node dist/bench/chunk-encoding.js [--quick]. Results: bench/results/chunk-encoding.json.
  */
 import { defaults } from '../agent/config.js';
-import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { promisify } from 'node:util';
 import mysql from 'mysql2/promise';
 import { serverEnd, waitCaughtUp } from '../agent/local/catch-up.js';
 import { AgentProcess } from '../agent/local/agent-process.js';
@@ -21,7 +19,7 @@ import { ClusterStateRepo } from '../agent/cluster/repo.js';
 import { parseChunkKey } from '../agent/keys.js';
 import { sleep } from '../agent/retry.js';
 import { openObjectStore, openStateStore } from '../agent/wiring.js';
-import { machine, median, percentile, say, writeResults } from './common.js';
+import { machine, median, percentile, say, sysbench, writeResults } from './common.js';
 
 const quick = process.argv.includes('--quick');
 const RUNS = quick ? 1 : 3;
@@ -31,16 +29,13 @@ const BACKLOG_SECONDS = quick ? 10 : 45;
 const ENCODINGS = ['none', 'zstd'] as const;
 type Encoding = (typeof ENCODINGS)[number];
 
-const exec = promisify(execFile);
 
 interface Env {
   server: MariaDbServer;
   stack: LocalStack;
 }
 
-function sysbench(server: MariaDbServer, command: 'prepare' | 'run', extra: string[] = []): Promise<{ stdout: string }> {
-  return exec('sysbench', ['oltp_write_only', '--tables=4', `--table-size=${TABLE_SIZE}`, `--mysql-socket=${server.socket}`, '--mysql-user=root', `--mysql-password=${server.rootPassword}`, '--mysql-db=sbtest', ...extra, command], { maxBuffer: 64 * 2 ** 20 });
-}
+const sbShape = { tables: 4, tableSize: TABLE_SIZE };
 
 /** CPU seconds (user + system) a process has used so far. */
 function cpuSeconds(pid: number): number {
@@ -82,7 +77,7 @@ async function lagRun(e: Env, clusterId: string, encoding: Encoding) {
     for (let i = 0; !(await repo.read())?.heartbeatAt && i < 500; i++) await sleep(20);
     const cpu0 = cpuSeconds(agent.child.pid!);
     const t0 = Date.now();
-    const load = sysbench(e.server, 'run', ['--threads=8', `--time=${LOAD_SECONDS}`]);
+    const load = sysbench(e.server, 'run', sbShape, ['--threads=8', `--time=${LOAD_SECONDS}`]);
     const commits: { at: number; seq: number }[] = [];
     // the durable position's moves, with the time the agent wrote each (its `at`)
     const durable: { at: number; seq: number }[] = [];
@@ -108,7 +103,7 @@ async function lagRun(e: Env, clusterId: string, encoding: Encoding) {
     const sb = await load;
     loading = false;
     await Promise.race([poller, sleep(60_000)]);
-    const tps = Number(/transactions:\s+\d+\s+\(([\d.]+) per sec/.exec(sb.stdout)?.[1] ?? NaN);
+    const tps = Number(/transactions:\s+\d+\s+\(([\d.]+) per sec/.exec(sb)?.[1] ?? NaN);
     const lags: number[] = [];
     let j = 0;
     for (const c of commits) {
@@ -151,7 +146,7 @@ async function main(): Promise<void> {
     await server.query('CREATE DATABASE sbtest');
     await server.query('CREATE DATABASE bench');
     say(`sysbench prepare: 4 tables x ${TABLE_SIZE} rows`);
-    await sysbench(server, 'prepare', ['--threads=4']);
+    await sysbench(server, 'prepare', sbShape, ['--threads=4']);
 
     say(`1. lag: sysbench oltp_write_only, 8 threads, ${LOAD_SECONDS} s, plus a probe; ${RUNS} runs per encoding, alternating`);
     const lag: Awaited<ReturnType<typeof lagRun>>[] = [];
@@ -165,7 +160,7 @@ async function main(): Promise<void> {
 
     say(`2. catch-up: a backlog of ${BACKLOG_SECONDS} s of sysbench with no agent running`);
     await server.query('RESET MASTER');
-    await sysbench(server, 'run', ['--threads=8', `--time=${BACKLOG_SECONDS}`]);
+    await sysbench(server, 'run', sbShape, ['--threads=8', `--time=${BACKLOG_SECONDS}`]);
     const logs = await server.query<{ File_size: number }[]>('SHOW BINARY LOGS');
     const binlogBytes = logs.reduce((n, r) => n + Number(r.File_size), 0);
     say(`   backlog: ${(binlogBytes / 2 ** 20).toFixed(0)} MiB of binlog`);

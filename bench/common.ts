@@ -14,6 +14,24 @@ export async function run(cmd: string, argv: string[]): Promise<string> {
   return stdout.trim();
 }
 
+/**
+ * sysbench `oltp_write_only` against a local server, through its socket as root, in the database
+ * `sbtest`; returns its stdout. `extra` goes before the command (threads, time, events).
+ */
+export function sysbench(server: { socket: string; rootPassword: string }, command: 'prepare' | 'run', shape: { tables: number; tableSize: number }, extra: string[] = []): Promise<string> {
+  return run('sysbench', [
+    'oltp_write_only',
+    `--tables=${shape.tables}`,
+    `--table-size=${shape.tableSize}`,
+    `--mysql-socket=${server.socket}`,
+    '--mysql-user=root',
+    `--mysql-password=${server.rootPassword}`,
+    '--mysql-db=sbtest',
+    ...extra,
+    command,
+  ]);
+}
+
 /** Median of a list of numbers. */
 export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
