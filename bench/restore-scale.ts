@@ -22,7 +22,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { pino } from 'pino';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, totalmem, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { takeBaseBackup } from '../agent/backup/base-backup.js';
@@ -39,7 +39,7 @@ import { sleep } from '../agent/retry.js';
 import { replayViaFakePrimary } from '../agent/serve/replay.js';
 import { ClusterStateRepo } from '../agent/cluster/repo.js';
 import { openStateStore } from '../agent/wiring.js';
-import { machine, median, run, say, writeResults } from './common.js';
+import { cpuSecondsOf, machine, median, run, say, writeResults } from './common.js';
 
 const args = process.argv.slice(2);
 const option = (name: string, fallback: number) => {
@@ -61,15 +61,6 @@ const CLUSTER = 'bench-restore-scale';
 const FAKE_PRIMARY_LOG = args.includes('--fake-primary-log') ? args[args.indexOf('--fake-primary-log') + 1]! : undefined;
 const fakePrimaryLog = FAKE_PRIMARY_LOG ? pino({ level: 'debug' }, pino.destination({ dest: FAKE_PRIMARY_LOG, sync: true })) : silentLogger;
 
-/** CPU seconds (user + system) a process has used so far, from /proc. */
-function cpuSecondsOf(pid: number): number {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
-  } catch {
-    return NaN;
-  }
-}
 const ownCpuSeconds = () => {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1e6;

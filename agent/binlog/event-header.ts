@@ -58,6 +58,16 @@ export interface EventHeader {
  * `headerLength` 13 selects the v1 layout.
  */
 export function readEventHeader(buf: Buffer, base: number, headerLength: number = HEADER_LENGTH_V4): EventHeader {
+  if (buf.length >= HEADER_LENGTH_V4) {
+    // the whole header is there (every framed event): read the fields in place, once per event on the hot path
+    const timestamp = buf.readUInt32LE(0);
+    const typeCode = buf[4]!;
+    const serverId = buf.readUInt32LE(5);
+    const eventSize = buf.readUInt32LE(9);
+    if (headerLength === HEADER_LENGTH_V1) return { timestamp, typeCode, serverId, eventSize, logPos: 0, flags: 0 };
+    return { timestamp, typeCode, serverId, eventSize, logPos: buf.readUInt32LE(13), flags: buf.readUInt16LE(17) };
+  }
+  // a short buffer: the reader names the field it ran out in
   const r = new PacketReader(buf, 'event header', base);
   const timestamp = r.u32le('timestamp');
   const typeCode = r.u8('type code');

@@ -166,14 +166,17 @@ export class BinlogParser {
       this.pos += BINLOG_MAGIC.length;
     }
     if (this.buffered < FRAMING_PREFIX_LENGTH) return undefined;
-    const prefix = this.peek(FRAMING_PREFIX_LENGTH);
-    const size = prefix.readUInt32LE(EVENT_SIZE_OFFSET);
-    const type = prefix[TYPE_CODE_OFFSET] ?? 0;
-    const what = `${eventTypeName(type)} event`;
+    // size and type read in place when the first chunk holds the prefix (nearly always), with no view made
+    const first = this.chunks[this.first];
+    const inPlace = first !== undefined && first.length - this.head >= FRAMING_PREFIX_LENGTH;
+    const prefix = inPlace ? first : this.peek(FRAMING_PREFIX_LENGTH);
+    const at = inPlace ? this.head : 0;
+    const size = prefix.readUInt32LE(at + EVENT_SIZE_OFFSET);
+    const type = prefix[at + TYPE_CODE_OFFSET] ?? 0;
     const headerLength = this.headerLengthOf(type, size);
     const minimum = headerLength + (type === EventType.FORMAT_DESCRIPTION || this.current.checksum !== 'CRC32' ? 0 : CRC32_LENGTH);
-    if (size < minimum) this.fail(`event size ${size} is below the ${minimum}-byte minimum`, what);
-    if (size > this.maxEventSize) this.fail(`event size ${size} exceeds the ${this.maxEventSize}-byte limit`, what);
+    if (size < minimum) this.fail(`event size ${size} is below the ${minimum}-byte minimum`, eventWhat(type));
+    if (size > this.maxEventSize) this.fail(`event size ${size} exceeds the ${this.maxEventSize}-byte limit`, eventWhat(type));
     if (this.buffered < size) return undefined;
 
     const offset = this.pos;
@@ -193,7 +196,7 @@ export class BinlogParser {
       const computed = eventCrc32(bytes, type);
       checksum = stored === computed ? 'ok' : 'bad';
       if (checksum === 'bad' && !this.report) {
-        this.fail(`crc32 mismatch: stored ${hex32(stored)}, computed ${hex32(computed)}`, what, offset);
+        this.fail(`crc32 mismatch: stored ${hex32(stored)}, computed ${hex32(computed)}`, eventWhat(type), offset);
       }
     }
     this.current = format;
@@ -288,6 +291,11 @@ function eventCrc32(bytes: Buffer, type: number): number {
   const copy = Buffer.from(covered);
   copy.writeUInt16LE(flags & ~EventFlag.BINLOG_IN_USE, FLAGS_OFFSET);
   return crc32(copy) >>> 0;
+}
+
+/** How an error names the event it is in; built only on failure, as framing runs once per event. */
+function eventWhat(type: number): string {
+  return `${eventTypeName(type)} event`;
 }
 
 function hex32(n: number): string {

@@ -195,7 +195,7 @@ export class DumpSender {
           await sink.flush();
           return this.idle();
         }
-        await sink.maybeFlush();
+        if (sink.full) await sink.flush();
       }
       await sink.flush();
     }

@@ -96,9 +96,9 @@ export class PacketSink {
     }
   }
 
-  /** Writes what is queued when a batch is full. */
-  async maybeFlush(): Promise<void> {
-    if (this.partsBytes + this.used >= this.batchBytes) await this.flush();
+  /** Whether a batch's worth is queued: the caller flushes then (a getter, so the hot path awaits only when there is work). */
+  get full(): boolean {
+    return this.partsBytes + this.used >= this.batchBytes;
   }
 
   /** Writes what is queued and waits while the socket's buffer is over its high-water mark. */

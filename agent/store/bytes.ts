@@ -29,3 +29,29 @@ export async function* parts(body: Readable, partBytes: number): AsyncGenerator<
   }
   if (pendingBytes > 0) yield Buffer.concat(pending, pendingBytes);
 }
+
+/**
+ * Reads a whole stream into one buffer. With the length known up front (an HTTP Content-Length)
+ * each incoming chunk is copied once, straight into place; a stream that ends short or runs long is
+ * an error rather than a silently different body.
+ */
+export async function readAll(body: Readable, lengthBytes?: number): Promise<Buffer> {
+  if (lengthBytes === undefined) {
+    const chunks: Buffer[] = [];
+    for await (const chunk of body) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array));
+    return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+  }
+  const out = Buffer.allocUnsafe(lengthBytes);
+  let at = 0;
+  for await (const chunk of body) {
+    const bytes = chunk as Uint8Array;
+    if (at + bytes.length > lengthBytes) {
+      body.destroy();
+      throw new Error(`the body ran past its announced ${lengthBytes} bytes`);
+    }
+    out.set(bytes, at);
+    at += bytes.length;
+  }
+  if (at !== lengthBytes) throw new Error(`the body ended after ${at} of its announced ${lengthBytes} bytes`);
+  return out;
+}

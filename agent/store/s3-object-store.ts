@@ -16,7 +16,7 @@ import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { ObjectExistsError, UnavailableError, ChecksumMismatchError, CopyTooLargeError, credentialsFailure } from '../errors.js';
 import type { ObjectInfo, ObjectStore, PutStreamOptions, StoredObject } from '../ports/object-store.js';
-import { parts } from './bytes.js';
+import { parts, readAll } from './bytes.js';
 
 /** S3's minimum part size is 5 MiB; 8 MiB parts keep about 8 MiB per part in flight, plus the one being filled, in memory. */
 const PART_BYTES = 8 * 1024 * 1024;
@@ -166,7 +166,7 @@ export class S3ObjectStore implements ObjectStore {
   async get(key: string): Promise<StoredObject | undefined> {
     try {
       const res = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
-      const body = Buffer.from(await res.Body!.transformToByteArray());
+      const body = await readAll(res.Body as Readable, res.ContentLength);
       return { key, sizeBytes: body.length, metadata: res.Metadata ?? {}, body };
     } catch (err) {
       if (statusOf(err) === 404 || (err as Error).name === 'NoSuchKey') return undefined;
