@@ -130,7 +130,7 @@ async function main(): Promise<void> {
     const primarySums = await checksums(primary);
     const objects = objectStoreFor(config);
     const stateStore = openStateStore(config);
-    const restoreDeps = { objects, stateStore, prefix: '', clusterId: CLUSTER, mysqlUrl: primary.url, log: silentLogger };
+    const restoreDeps = { objects, stateStore, prefix: '', clusterId: CLUSTER, mysqlUrl: primary.url, log: FAKE_PRIMARY_LOG ? fakePrimaryLog.child({ variant: 'restore' }) : silentLogger };
     // the restore's own plan: the chunk bytes its sizing rule sees
     const tailBytes = (await restore(restoreDeps, { kind: 'latest' }, join(work, 'dry'), { dryRun: true, progress: false })).plan.bytes.chunks;
     say(`tail: ${tailTransactions} transactions written at ${primaryTxPerSec} tx/s in ${loadSeconds} s (${LOAD_THREADS} threads); ${(tailBytes / 2 ** 20).toFixed(0)} MiB of chunks to replay`);

@@ -67,12 +67,15 @@ export interface UnpackTimes {
  * Physical backup: unpack into `datadir` (empty) and prepare it (`mariabackup --prepare`), with
  * `useMemoryBytes` for prepare's buffer pool (its default, 100 MiB, makes it re-read pages when the
  * backup's redo log is large); the restore passes the replay server's buffer pool size.
+ * `onFetched` is called when the download ends and prepare begins (the restore starts reading the
+ * replay's chunks then).
  */
-export async function unpackPhysical(objects: ObjectStore, manifest: BackupManifest, datadir: string, progress?: Progress, useMemoryBytes?: number): Promise<UnpackTimes> {
+export async function unpackPhysical(objects: ObjectStore, manifest: BackupManifest, datadir: string, progress?: Progress, useMemoryBytes?: number, onFetched?: () => void): Promise<UnpackTimes> {
   const started = Date.now();
   const mbstream = ToolProcess.start('mbstream', ['-x', '-C', datadir], { stdout: 'ignore' });
   await streamBackupInto(objects, manifest, mbstream, progress);
   const fetched = Date.now();
+  onFetched?.();
   try {
     await runTool('mariabackup', ['--prepare', `--target-dir=${datadir}`, ...(useMemoryBytes ? [`--use-memory=${useMemoryBytes}`] : [])]);
     return { fetchMs: fetched - started, prepareMs: Date.now() - fetched };

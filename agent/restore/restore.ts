@@ -21,6 +21,7 @@ import { formatMariaGtidList, parseMariaGtid, parseMariaGtidList } from '../prot
 import { DEFAULT_SERVE_SERVER_ID } from '../serve/fake-primary.js';
 import type { RestoreTarget } from './target.js';
 import { startReplayServer } from './replay-server.js';
+import { PrefetchingObjectStore, prefetchBudgetBytes, type PrefetchStats } from './chunk-prefetch.js';
 import { sizeReplayServer, type ServerSizing } from './server-sizing.js';
 import { gtidDistance } from './gtid-distance.js';
 import { recordRestore, restoreRates, type RestoreRecord } from './restore-history.js';
@@ -62,6 +63,8 @@ export interface RestoreOptions {
   logFileBytes?: number;
   /** The machine's memory, for the sizing rule. @default os.totalmem() */
   memoryBytes?: number;
+  /** Chunk bytes read ahead during the backup's prepare and held for the replay. @default chunk-prefetch.ts prefetchBudgetBytes */
+  prefetchBytes?: number;
   /** Leave the restored server running and return it (the caller stops it). */
   start?: boolean;
   /** The TCP port of the server handed over with `start` (the address reserved for it). @default a free port */
@@ -91,6 +94,8 @@ export interface RestoreResult {
   prediction: RestorePrediction;
   /** How the replay server was sized (undefined for a dry run). */
   sizing?: ServerSizing;
+  /** The chunks read ahead for the replay, and how many of its reads they answered (undefined for a dry run). */
+  prefetch?: PrefetchStats;
   datadir: string;
   /** server_id the restored server runs with (not the old primary's when replayed as a replica). */
   serverId?: number;
@@ -200,9 +205,13 @@ export async function restore(deps: RestoreDeps, target: RestoreTarget, datadirI
       phases[phase] += Date.now() - t0;
     }
   };
+  // the replay's chunks are read during the prepare (physical) or from the replay's start (logical)
+  const chunkStore = new PrefetchingObjectStore(deps.objects, { budgetBytes: opts.prefetchBytes ?? prefetchBudgetBytes(opts.memoryBytes ?? totalmem()), log });
+  const prefetch = () => chunkStore.prefetch([...(plan.header ? [plan.header] : []), ...plan.chunks]);
+  const replayDeps = { ...deps, objects: chunkStore };
   try {
     if (plan.backup.kind === 'physical') {
-      const times = await unpackPhysical(deps.objects, plan.backup, datadir, backupProgress, sizing.bufferPoolBytes);
+      const times = await unpackPhysical(deps.objects, plan.backup, datadir, backupProgress, sizing.bufferPoolBytes, prefetch);
       Object.assign(phases, times);
       backupProgress?.done();
       server = await timed('startMs', () => startReplayServer(serverOpts));
@@ -226,7 +235,10 @@ export async function restore(deps: RestoreDeps, target: RestoreTarget, datadirI
       }
     }
     const replaying = server;
-    const summary = await timed('replayMs', () => (via === 'pipe' ? replayByPipe(deps, plan, replaying, progressOn) : replayByReplica(deps, plan, replaying, sizing, progressOn)));
+    prefetch(); // a logical backup's; a physical one's began at its prepare (listed keys are not listed again)
+    const summary = await timed('replayMs', () => (via === 'pipe' ? replayByPipe(replayDeps, plan, replaying, progressOn) : replayByReplica(replayDeps, plan, replaying, sizing, progressOn)));
+    result.prefetch = { ...chunkStore.stats };
+    log.info({ prefetch: result.prefetch }, 'chunks read ahead for the replay');
     phases.replayTransactions = summary.transactions;
     phases.replayTxPerSec = phases.replayMs > 0 ? Math.round((summary.transactions * 1000) / phases.replayMs) : 0;
     Object.assign(result, {
@@ -241,6 +253,8 @@ export async function restore(deps: RestoreDeps, target: RestoreTarget, datadirI
   } catch (err) {
     await server?.stop();
     throw err;
+  } finally {
+    chunkStore.close();
   }
   // the replay's relaxed settings end with its server: a clean stop flushes every page, and the
   // server handed over starts with the durable ones (innodb_doublewrite is settable only at startup)
@@ -288,6 +302,26 @@ export function replicaServerId(plan: RestorePlan): number {
   return id;
 }
 
+/** ER_BINLOG_MUST_BE_EMPTY: gtid_binlog_state is set only on a binlog that holds no GTID. */
+const BINLOG_MUST_BE_EMPTY = 1956;
+
+/**
+ * Sets the server's binlog state, which empties its binlog (the replay server logs no applied
+ * transaction: log_slave_updates is off). Each binlog reset waits for InnoDB's next log flush
+ * (up to a second with the replay's innodb_flush_log_at_trx_commit=0), so the one the SET does
+ * is the only one, unless a GTID was logged after all: then RESET MASTER first.
+ */
+async function setBinlogState(server: MariaDbServer, position: string): Promise<void> {
+  const set = () => server.query(`SET GLOBAL gtid_binlog_state = '${position}'`);
+  try {
+    await set();
+  } catch (err) {
+    if ((err as { errno?: number }).errno !== BINLOG_MUST_BE_EMPTY) throw err;
+    await server.query('RESET MASTER');
+    await set();
+  }
+}
+
 async function replayByPipe(deps: RestoreDeps, plan: RestorePlan, server: MariaDbServer, progressOn: boolean): Promise<ReplaySummary> {
   const { user, password } = parseMysqlUrl(deps.mysqlUrl);
   const progress = progressOn ? new Progress({ label: 'replay', totalBytes: plan.bytes.chunks, log: deps.log }) : undefined;
@@ -333,16 +367,14 @@ async function replayByReplica(deps: RestoreDeps, plan: RestorePlan, server: Mar
       throw err;
     });
     progress?.done();
-    await server.query('RESET MASTER');
-    await server.query(`SET GLOBAL gtid_binlog_state = '${formatMariaGtidList(parseMariaGtidList(target))}'`);
+    await setBinlogState(server, formatMariaGtidList(parseMariaGtidList(target)));
   } else if (base) {
     // nothing to replay: the server's position is the backup's. A physical backup carries
     // mysql.gtid_slave_pos as its source left it (a primary that was once restored holds its own
     // restore's replica position there, long behind), not the backup's point: set both positions
     const position = formatMariaGtidList(parseMariaGtidList(base));
     await server.query(`SET GLOBAL gtid_slave_pos = '${position}'`);
-    await server.query('RESET MASTER');
-    await server.query(`SET GLOBAL gtid_binlog_state = '${position}'`);
+    await setBinlogState(server, position);
   }
   return {
     transactions,

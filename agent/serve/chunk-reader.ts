@@ -48,13 +48,16 @@ interface Fetch {
 
 /** Fetches, decompresses and SHA-256-checks one chunk. */
 async function fetchChunk(objects: ObjectStore, ref: ChunkRef, opts: ChunkReaderOptions): Promise<{ body: Buffer; storedBytes: number }> {
+  const t0 = Date.now();
   const stored = await retrying(() => objects.get(ref.key), {
     stopped: opts.stopped,
     onRetry: (err, attempt, delayMs) => opts.log.warn({ key: ref.key, attempt, delayMs, err: String(err) }, 'read chunk: retrying'),
   });
   if (!stored) throw new BinlogChainError(ref.key, 'the chunk is in the chain but not in the object store');
   try {
-    return { body: chunkBytes(stored, ref.end - ref.start), storedBytes: stored.body.length };
+    const body = chunkBytes(stored, ref.end - ref.start);
+    opts.log.debug({ key: ref.key, storedBytes: stored.body.length, ms: Date.now() - t0 }, 'chunk read');
+    return { body, storedBytes: stored.body.length };
   } catch (err) {
     if (err instanceof ChunkBodyProblem) throw new BinlogChainError(ref.key, err.message, { cause: err });
     throw err;

@@ -142,9 +142,11 @@ export class DumpSender {
   }
 
   private async send(): Promise<DumpResult['outcome']> {
+    const t0 = Date.now();
     this.timeline = await this.opts.loadTimeline();
     const start = await this.findStart();
     if (start === undefined) return this.atEnd();
+    this.opts.log.debug({ ms: Date.now() - t0, chunks: start.refs.length, first: start.refs[0]?.key }, 'dump start found');
     this.queue(start.refs);
     const sink = this.opts.sink;
     for (;;) {
@@ -155,6 +157,7 @@ export class DumpSender {
         continue;
       }
       const chunk = await this.withHeartbeats(this.opts.reader.next());
+      if (this.chunksRead === 0) this.opts.log.debug({ ms: Date.now() - t0, key: chunk.ref.key, events: chunk.events.length }, 'first chunk read');
       this.chunksRead++;
       const ref = chunk.ref;
       if (segmentKey(ref) !== this.lastSegment && (await this.beginSegment(ref, chunk.events)) === 'until-reached') return 'until-reached';

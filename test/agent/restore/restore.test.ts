@@ -59,6 +59,10 @@ describe('restore to latest', () => {
       'SELECT @@innodb_buffer_pool_size AS pool, @@innodb_doublewrite AS dw, @@sync_binlog AS sb, @@innodb_flush_log_at_trx_commit AS flush',
     );
     assert.deepEqual(handed, { pool: result.sizing!.bufferPoolBytes, dw: 1, sb: 1, flush: 1 });
+    // AND the replay's chunks were read during the prepare: every chunk the fake primary read came
+    // from memory (a chunk it jumped over is fetched and never asked for)
+    const prefetch = result.prefetch!;
+    assert.ok(prefetch.misses === 0 && prefetch.hits >= prefetch.fetched - 2 && prefetch.bytes === result.chunkBytes, JSON.stringify(prefetch));
 
     await t.test('and to a time in the middle of the load: a prefix ending in that second', async (st) => {
       const at = writer.committedAt.get(250)!;
