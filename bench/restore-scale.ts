@@ -22,7 +22,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { pino } from 'pino';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, totalmem, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { takeBaseBackup } from '../agent/backup/base-backup.js';
@@ -33,7 +33,7 @@ import { startLocalStack } from '../agent/local/stack.js';
 import { silentLogger } from '../agent/log.js';
 import { unpackPhysical } from '../agent/restore/base-fetch.js';
 import { startReplayServer } from '../agent/restore/replay-server.js';
-import { gtidDistance, restore, type RestoreResult } from '../agent/restore/restore.js';
+import { gtidDistance, restore, serverDirFor, type RestoreResult } from '../agent/restore/restore.js';
 import { sizeReplayServer, type ServerSizing } from '../agent/restore/server-sizing.js';
 import { sleep } from '../agent/retry.js';
 import { replayViaFakePrimary } from '../agent/serve/replay.js';
@@ -165,14 +165,14 @@ async function main(): Promise<void> {
       threads: number;
       cpu?: { ownCpuSeconds: number; s3rverCpuSeconds: number };
       /** When the first transaction was applied and the whole tail received (ms from the replay's start), and [ms, applied] every second. */
-      flow?: { firstAppliedMs: number | undefined; receivedMs: number | undefined; trace: [number, number][] };
+      flow?: { firstAppliedMs: number | undefined; receivedMs?: number | undefined; replayCpuSeconds?: number; serverCpuSeconds: number; trace: [number, number][] };
       /** A restore's predicted time (rto.ts, with the rates it had: the defaults, or the previous rep's record) against its real one. */
       prediction?: { predictedSeconds: number; actualSeconds: number; ratio: number; rates: string };
     };
     const runs: Run[] = [];
     const record = (r: Run) => {
       runs.push(r);
-      say(`${r.variant.padEnd(10)} rep ${r.rep}: ${r.transactions} tx in ${r.replaySeconds} s = ${r.txPerSec} tx/s${r.complete ? '' : ' (stopped early)'}${r.cpu ? ` cpu ${JSON.stringify(r.cpu)}` : ''}${r.flow ? ` first applied at ${r.flow.firstAppliedMs} ms, all received at ${r.flow.receivedMs} ms` : ''}${r.phases ? ` phases ${JSON.stringify(r.phases)}` : ''}${r.prediction ? ` predicted ${r.prediction.predictedSeconds} s, took ${r.prediction.actualSeconds} s (${r.prediction.rates})` : ''}`);
+      say(`${r.variant.padEnd(10)} rep ${r.rep}: ${r.transactions} tx in ${r.replaySeconds} s = ${r.txPerSec} tx/s${r.complete ? '' : ' (stopped early)'}${r.cpu ? ` cpu ${JSON.stringify(r.cpu)}` : ''}${r.flow ? ` first applied at ${r.flow.firstAppliedMs} ms${r.flow.receivedMs !== undefined ? `, all received at ${r.flow.receivedMs} ms` : ''}${r.flow.replayCpuSeconds !== undefined ? `, ${r.flow.replayCpuSeconds} CPU-s of this process while replaying` : ''}, ${r.flow.serverCpuSeconds} CPU-s of the replaying server` : ''}${r.phases ? ` phases ${JSON.stringify(r.phases)}` : ''}${r.prediction ? ` predicted ${r.prediction.predictedSeconds} s, took ${r.prediction.actualSeconds} s (${r.prediction.rates})` : ''}`);
     };
 
     /**
@@ -225,6 +225,7 @@ async function main(): Promise<void> {
         const used = cpu();
         if (!variables.has(variant)) variables.set(variant, await globalVariables(server));
         const watched = watchReplay(server);
+        const serverCpu0 = cpuSecondsOf(server.pid!);
         let applied = '';
         let complete = true;
         try {
@@ -248,7 +249,7 @@ async function main(): Promise<void> {
           complete = false;
         }
         const ms = Date.now() - t;
-        const flow = await watched();
+        const flow = { ...(await watched()), serverCpuSeconds: Math.round((cpuSecondsOf(server.pid!) - serverCpu0) * 10) / 10 };
         const cpuUsed = used();
         const transactions = complete ? tailTransactions : gtidDistance(manifest.binlog.gtid, applied);
         if (complete && (await checksums(server)) !== primarySums) throw new Error(`${variant}: tables differ from the primary`);
@@ -262,7 +263,14 @@ async function main(): Promise<void> {
     const restoreLatest = async (rep: number) => {
       const datadir = join(work, `restore-${rep}`, 'data');
       const used = cpu();
-      const result = await restore(restoreDeps, { kind: 'latest' }, datadir, { progress: false, start: true });
+      // the replay's flow, as the replica runs record it: from the first poll after START SLAVE
+      const polls: [number, number, number, number][] = [];
+      let replayPid: number | undefined;
+      const onReplayProgress = (applied: number) => {
+        replayPid ??= Number(readFileSync(join(serverDirFor(datadir), 'mariadbd.pid'), 'utf8'));
+        polls.push([Date.now(), applied, ownCpuSeconds(), cpuSecondsOf(replayPid)]);
+      };
+      const result = await restore(restoreDeps, { kind: 'latest' }, datadir, { progress: false, start: true, onReplayProgress });
       try {
         if ((await checksums(result.server!)) !== primarySums) throw new Error('restore: tables differ from the primary');
       } finally {
@@ -275,7 +283,15 @@ async function main(): Promise<void> {
       // the handed-over server's start is not part of a restore the prediction times
       const actualSeconds = sec(result.durationMs);
       const prediction = { predictedSeconds: sec(result.prediction.seconds * 1000), actualSeconds, ratio: Number((result.prediction.seconds / actualSeconds).toFixed(2)), rates: result.prediction.rates.source };
-      record({ variant: 'restore', rep, replaySeconds: sec(p.replayMs), transactions: p.replayTransactions, txPerSec: p.replayTxPerSec, complete: true, phases: p, threads: sizing.parallelThreads, cpu: cpuUsed, prediction });
+      const [t0, , cpu0, serverCpu0] = polls[0] ?? [0, 0, 0, 0];
+      const firstApplied = polls.find(([, a]) => a > 0);
+      const flow = {
+        firstAppliedMs: firstApplied ? firstApplied[0] - t0 : undefined,
+        replayCpuSeconds: Math.round(((polls.at(-1)?.[2] ?? cpu0) - cpu0) * 10) / 10,
+        serverCpuSeconds: Math.round(((polls.at(-1)?.[3] ?? serverCpu0) - serverCpu0) * 10) / 10,
+        trace: polls.filter((_, i) => i % 5 === 0).map(([t, a]) => [t - t0, a] as [number, number]),
+      };
+      record({ variant: 'restore', rep, replaySeconds: sec(p.replayMs), transactions: p.replayTransactions, txPerSec: p.replayTxPerSec, complete: true, phases: p, threads: sizing.parallelThreads, cpu: cpuUsed, flow, prediction });
       return result;
     };
 

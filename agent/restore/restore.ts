@@ -21,6 +21,7 @@ import { formatMariaGtidList, parseMariaGtid, parseMariaGtidList } from '../prot
 import { DEFAULT_SERVE_SERVER_ID } from '../serve/fake-primary.js';
 import type { RestoreTarget } from './target.js';
 import { startReplayServer } from './replay-server.js';
+import { atLowerPriority, REPLAY_NICE } from './cpu-priority.js';
 import { PrefetchingObjectStore, prefetchBudgetBytes, type PrefetchStats } from './chunk-prefetch.js';
 import { sizeReplayServer, type ServerSizing } from './server-sizing.js';
 import { gtidDistance } from './gtid-distance.js';
@@ -71,6 +72,10 @@ export interface RestoreOptions {
   port?: number;
   /** Show progress on a terminal / in logs. @default true */
   progress?: boolean;
+  /** The nice value of this process's main thread (the fake primary) during a replay through it; 0: unchanged. @default cpu-priority.ts REPLAY_NICE (10), when running as root */
+  replayNice?: number;
+  /** Told the transactions applied so far at each poll of the replay through the fake primary. */
+  onReplayProgress?: (applied: number) => void;
 }
 
 export interface RestoreResult {
@@ -236,7 +241,11 @@ export async function restore(deps: RestoreDeps, target: RestoreTarget, datadirI
     }
     const replaying = server;
     prefetch(); // a logical backup's; a physical one's began at its prepare (listed keys are not listed again)
-    const summary = await timed('replayMs', () => (via === 'pipe' ? replayByPipe(replayDeps, plan, replaying, progressOn) : replayByReplica(replayDeps, plan, replaying, sizing, progressOn)));
+    const summary = await timed('replayMs', () =>
+      via === 'pipe'
+        ? replayByPipe(replayDeps, plan, replaying, progressOn)
+        : atLowerPriority({ nice: opts.replayNice ?? REPLAY_NICE, log }, () => replayByReplica(replayDeps, plan, replaying, sizing, progressOn, opts.onReplayProgress)),
+    );
     result.prefetch = { ...chunkStore.stats };
     log.info({ prefetch: result.prefetch }, 'chunks read ahead for the replay');
     phases.replayTransactions = summary.transactions;
@@ -335,10 +344,13 @@ async function replayByPipe(deps: RestoreDeps, plan: RestorePlan, server: MariaD
  * GTID position to the plan's whole target position (every domain). A target the plan knows only
  * as a bound (a time, or a `gtid:` target naming fewer domains than the stream holds) is first
  * resolved to the exact position at its point, by reading the chunks through the same cutter the
- * pipe uses. Afterwards the server's binlog state is set to the applied position, so that a
- * promoted server's own transactions continue after it in every domain.
+ * pipe uses. The server's binlog state is set to the target, so that a promoted server's own
+ * transactions continue after it in every domain. That SET waits for InnoDB's next log flush (up
+ * to a second with the replay's innodb_flush_log_at_trx_commit=0), so it runs beside the replay,
+ * on another connection: the replay binlogs nothing (log_slave_updates is off), and a replay that
+ * fails empties the binlog again, so a failed restore's server never claims the target.
  */
-async function replayByReplica(deps: RestoreDeps, plan: RestorePlan, server: MariaDbServer, sizing: ServerSizing, progressOn: boolean): Promise<ReplaySummary> {
+async function replayByReplica(deps: RestoreDeps, plan: RestorePlan, server: MariaDbServer, sizing: ServerSizing, progressOn: boolean, onApplied?: (applied: number) => void): Promise<ReplaySummary> {
   let target = plan.targetGtid;
   let counted: ReplaySummary | undefined;
   if (!plan.targetExact) {
@@ -350,6 +362,8 @@ async function replayByReplica(deps: RestoreDeps, plan: RestorePlan, server: Mar
   const transactions = counted?.transactions ?? gtidDistance(base, target);
   if (target && target !== base && transactions > 0) {
     const progress = progressOn ? new Progress({ label: 'replay', unit: 'transactions', totalBytes: transactions, log: deps.log }) : undefined;
+    const binlogState = setBinlogState(server, formatMariaGtidList(parseMariaGtidList(target)));
+    binlogState.catch(() => undefined); // awaited below, after the replay
     await replayViaFakePrimary({
       server,
       serverName: `the restored server (${server.socket})`,
@@ -359,15 +373,25 @@ async function replayByReplica(deps: RestoreDeps, plan: RestorePlan, server: Mar
       parallelThreads: sizing.parallelThreads,
       domainParallelThreads: sizing.domainParallelThreads,
       log: deps.log,
-      ...(progress ? { onProgress: (applied: string) => progress.set(gtidDistance(base, applied)) } : {}),
-    }).catch((err) => {
+      ...(progress || onApplied
+        ? {
+            onProgress: (position: string) => {
+              const applied = gtidDistance(base, position);
+              progress?.set(applied);
+              onApplied?.(applied);
+            },
+          }
+        : {}),
+    }).catch(async (err) => {
+      await binlogState.catch(() => undefined);
+      await server.query('RESET MASTER').catch(() => undefined);
       // the fake primary names a missing or damaged object in the replica's error: refuse with it
       const named = /binlog chain broken at (\S+?):|chunk seq \d+ is missing/.exec(err instanceof Error ? err.message : '');
       if (named) throw new RestoreRefusedError(named[1] ?? named[0], `replay stopped before a missing or damaged object: ${(err as Error).message}`, { cause: err });
       throw err;
     });
     progress?.done();
-    await setBinlogState(server, formatMariaGtidList(parseMariaGtidList(target)));
+    await binlogState;
   } else if (base) {
     // nothing to replay: the server's position is the backup's. A physical backup carries
     // mysql.gtid_slave_pos as its source left it (a primary that was once restored holds its own

@@ -104,6 +104,7 @@ export class DumpSender {
   /** A file/position dump whose first event has not been reached yet. */
   private awaitingStart = false;
   private eventsSent = 0;
+  private firstSentAt: number | undefined;
   private chunksRead = 0;
   private stopped = false;
 
@@ -184,6 +185,10 @@ export class DumpSender {
         }
         this.currentPos = ev.offset + ev.bytes.length;
         if (verdict.send) {
+          if (this.firstSentAt === undefined && type === EventType.MARIA_GTID) {
+            this.firstSentAt = Date.now();
+            this.opts.log.debug({ ms: this.firstSentAt - t0, key: ref.key, offset: ev.offset }, 'first transaction sent');
+          }
           sink.event(ev.bytes);
           this.eventsSent++;
         }
