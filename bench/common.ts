@@ -1,6 +1,6 @@
 import { execFile, execFileSync } from 'node:child_process';
 import { promisify } from 'node:util';
-import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync, mkdirSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { dirname } from 'node:path';
 
@@ -60,6 +60,34 @@ export function cpuSecondsOf(pid: number): number {
   } catch {
     return NaN;
   }
+}
+
+/** CPU seconds every process on the machine has used so far (kernel threads included), by pid, from /proc. */
+export function cpuByProcess(): Map<number, { name: string; seconds: number }> {
+  const out = new Map<number, { name: string; seconds: number }>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const fields = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
+      out.set(Number(entry), { name, seconds: (Number(fields[11]) + Number(fields[12])) / 100 });
+    } catch {
+      // the process ended while the list was read
+    }
+  }
+  return out;
+}
+
+/**
+ * What the machine's CPU went to between two `cpuByProcess` snapshots: the total, and the
+ * processes that used the most (a process started in between counts whole).
+ */
+export function cpuBetween(before: Map<number, { name: string; seconds: number }>, after: Map<number, { name: string; seconds: number }>, top = 5): { totalSeconds: number; top: string[] } {
+  const used = [...after].map(([pid, p]) => ({ pid, name: p.name, seconds: p.seconds - (before.get(pid)?.seconds ?? 0) })).filter((p) => p.seconds > 0);
+  used.sort((a, b) => b.seconds - a.seconds);
+  const round = (n: number) => Math.round(n * 10) / 10;
+  return { totalSeconds: round(used.reduce((sum, p) => sum + p.seconds, 0)), top: used.slice(0, top).map((p) => `${p.name}[${p.pid}] ${round(p.seconds)}`) };
 }
 
 export function machine(): Record<string, unknown> {

@@ -39,7 +39,7 @@ import { sleep } from '../agent/retry.js';
 import { replayViaFakePrimary } from '../agent/serve/replay.js';
 import { ClusterStateRepo } from '../agent/cluster/repo.js';
 import { openStateStore } from '../agent/wiring.js';
-import { cpuSecondsOf, machine, median, run, say, writeResults } from './common.js';
+import { cpuBetween, cpuByProcess, cpuSecondsOf, machine, median, run, say, writeResults } from './common.js';
 
 const args = process.argv.slice(2);
 const option = (name: string, fallback: number) => {
@@ -165,14 +165,22 @@ async function main(): Promise<void> {
       threads: number;
       cpu?: { ownCpuSeconds: number; s3rverCpuSeconds: number };
       /** When the first transaction was applied and the whole tail received (ms from the replay's start), and [ms, applied] every second. */
-      flow?: { firstAppliedMs: number | undefined; receivedMs?: number | undefined; replayCpuSeconds?: number; serverCpuSeconds: number; trace: [number, number][] };
+      flow?: {
+        firstAppliedMs: number | undefined;
+        receivedMs?: number | undefined;
+        replayCpuSeconds?: number;
+        serverCpuSeconds: number;
+        /** The machine's CPU-seconds during the replay, and the processes that used most of them. */
+        machineCpu?: { totalSeconds: number; top: string[] };
+        trace: [number, number][];
+      };
       /** A restore's predicted time (rto.ts, with the rates it had: the defaults, or the previous rep's record) against its real one. */
       prediction?: { predictedSeconds: number; actualSeconds: number; ratio: number; rates: string };
     };
     const runs: Run[] = [];
     const record = (r: Run) => {
       runs.push(r);
-      say(`${r.variant.padEnd(10)} rep ${r.rep}: ${r.transactions} tx in ${r.replaySeconds} s = ${r.txPerSec} tx/s${r.complete ? '' : ' (stopped early)'}${r.cpu ? ` cpu ${JSON.stringify(r.cpu)}` : ''}${r.flow ? ` first applied at ${r.flow.firstAppliedMs} ms${r.flow.receivedMs !== undefined ? `, all received at ${r.flow.receivedMs} ms` : ''}${r.flow.replayCpuSeconds !== undefined ? `, ${r.flow.replayCpuSeconds} CPU-s of this process while replaying` : ''}, ${r.flow.serverCpuSeconds} CPU-s of the replaying server` : ''}${r.phases ? ` phases ${JSON.stringify(r.phases)}` : ''}${r.prediction ? ` predicted ${r.prediction.predictedSeconds} s, took ${r.prediction.actualSeconds} s (${r.prediction.rates})` : ''}`);
+      say(`${r.variant.padEnd(10)} rep ${r.rep}: ${r.transactions} tx in ${r.replaySeconds} s = ${r.txPerSec} tx/s${r.complete ? '' : ' (stopped early)'}${r.cpu ? ` cpu ${JSON.stringify(r.cpu)}` : ''}${r.flow ? ` first applied at ${r.flow.firstAppliedMs} ms${r.flow.receivedMs !== undefined ? `, all received at ${r.flow.receivedMs} ms` : ''}${r.flow.replayCpuSeconds !== undefined ? `, ${r.flow.replayCpuSeconds} CPU-s of this process while replaying` : ''}, ${r.flow.serverCpuSeconds} CPU-s of the replaying server${r.flow.machineCpu ? `; machine ${r.flow.machineCpu.totalSeconds} CPU-s: ${r.flow.machineCpu.top.join(', ')}` : ''}` : ''}${r.phases ? ` phases ${JSON.stringify(r.phases)}` : ''}${r.prediction ? ` predicted ${r.prediction.predictedSeconds} s, took ${r.prediction.actualSeconds} s (${r.prediction.rates})` : ''}`);
     };
 
     /**
@@ -226,6 +234,7 @@ async function main(): Promise<void> {
         if (!variables.has(variant)) variables.set(variant, await globalVariables(server));
         const watched = watchReplay(server);
         const serverCpu0 = cpuSecondsOf(server.pid!);
+        const machineAtStart = cpuByProcess();
         let applied = '';
         let complete = true;
         try {
@@ -249,7 +258,8 @@ async function main(): Promise<void> {
           complete = false;
         }
         const ms = Date.now() - t;
-        const flow = { ...(await watched()), serverCpuSeconds: Math.round((cpuSecondsOf(server.pid!) - serverCpu0) * 10) / 10 };
+        const machineCpu = cpuBetween(machineAtStart, cpuByProcess());
+        const flow = { ...(await watched()), serverCpuSeconds: Math.round((cpuSecondsOf(server.pid!) - serverCpu0) * 10) / 10, machineCpu };
         const cpuUsed = used();
         const transactions = complete ? tailTransactions : gtidDistance(manifest.binlog.gtid, applied);
         if (complete && (await checksums(server)) !== primarySums) throw new Error(`${variant}: tables differ from the primary`);
@@ -266,9 +276,14 @@ async function main(): Promise<void> {
       // the replay's flow, as the replica runs record it: from the first poll after START SLAVE
       const polls: [number, number, number, number][] = [];
       let replayPid: number | undefined;
+      let machineAtStart: ReturnType<typeof cpuByProcess> | undefined;
+      let machineLately: ReturnType<typeof cpuByProcess> | undefined;
       const onReplayProgress = (applied: number) => {
         replayPid ??= Number(readFileSync(join(serverDirFor(datadir), 'mariadbd.pid'), 'utf8'));
         polls.push([Date.now(), applied, ownCpuSeconds(), cpuSecondsOf(replayPid)]);
+        // the machine's CPU by process, at the replay's start and about every second after
+        if (polls.length === 1) machineAtStart = cpuByProcess();
+        else if (polls.length % 5 === 0) machineLately = cpuByProcess();
       };
       const result = await restore(restoreDeps, { kind: 'latest' }, datadir, { progress: false, start: true, onReplayProgress });
       try {
@@ -289,6 +304,7 @@ async function main(): Promise<void> {
         firstAppliedMs: firstApplied ? firstApplied[0] - t0 : undefined,
         replayCpuSeconds: Math.round(((polls.at(-1)?.[2] ?? cpu0) - cpu0) * 10) / 10,
         serverCpuSeconds: Math.round(((polls.at(-1)?.[3] ?? serverCpu0) - serverCpu0) * 10) / 10,
+        ...(machineAtStart && machineLately ? { machineCpu: cpuBetween(machineAtStart, machineLately) } : {}),
         trace: polls.filter((_, i) => i % 5 === 0).map(([t, a]) => [t - t0, a] as [number, number]),
       };
       record({ variant: 'restore', rep, replaySeconds: sec(p.replayMs), transactions: p.replayTransactions, txPerSec: p.replayTxPerSec, complete: true, phases: p, threads: sizing.parallelThreads, cpu: cpuUsed, flow, prediction });

@@ -19,12 +19,16 @@ export interface RestoreRates {
   source: string;
 }
 
-/** From bench/results/restore-scale.json (8 × 400k rows, 2 cores): fetch 380 MiB in 10.2 s, prepare 1093 MiB in 3.9 s, replay 1909 tx/s; rounded down. */
+/**
+ * From bench/results/restore-scale-quiet.json (8 × 400k rows, 2 cores, 3 restores): fetch 380 MiB
+ * in 5.2-6.8 s, prepare 1146 MiB in 6.2-7.1 s, replay 4,165-5,761 tx/s, plan + start + finish
+ * 2.0-2.6 s; each the slowest, rounded down (fixed costs up).
+ */
 export const DEFAULT_RESTORE_RATES: RestoreRates = {
-  fetchBytesPerSec: 35 * 2 ** 20,
-  prepareBytesPerSec: 250 * 2 ** 20,
-  replayTxPerSec: 1800,
-  fixedSec: 5,
+  fetchBytesPerSec: 50 * 2 ** 20,
+  prepareBytesPerSec: 150 * 2 ** 20,
+  replayTxPerSec: 4000,
+  fixedSec: 3,
   source: 'default rates (bench/restore-scale.ts, 2 cores)',
 };
 

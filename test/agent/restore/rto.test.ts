@@ -19,6 +19,7 @@ describe('restore time prediction', () => {
   it('uses the documented default rates when none are given, and says so', () => {
     const p = predictRestore(plan({ kind: 'physical', stored: 0, raw: 0, from: '0-1-0', to: `0-1-${DEFAULT_RESTORE_RATES.replayTxPerSec * 60}` }));
     assert.equal(p.replaySec, 60);
-    assert.match(describePrediction(p), /^predicted: +1:05 \(fetch 0:00, prepare 0:00, replay \d+ tx 1:00 at \d+ tx\/s; default rates/);
+    assert.equal(p.seconds, 60 + DEFAULT_RESTORE_RATES.fixedSec);
+    assert.match(describePrediction(p), /^predicted: +1:03 \(fetch 0:00, prepare 0:00, replay \d+ tx 1:00 at \d+ tx\/s; default rates/);
   });
 });
