@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import { parseChunkKey } from './keys.js';
 import type { Logger } from './log.js';
-import type { ObjectInfo, ObjectStore, PutStreamOptions, StoredObject } from './ports/object-store.js';
+import { ForwardingObjectStore, type ObjectStore, type PutStreamOptions } from './ports/object-store.js';
 import type { StateStore } from './ports/state-store.js';
 import { ClusterStateRepo, type AgentReport, type ClusterState, type DurablePosition } from './cluster/repo.js';
 
@@ -147,14 +147,12 @@ export class MetricsRecorder {
 }
 
 /** The object store, counting every chunk it writes (staging objects and backups are not chunks). */
-export class MeteredObjectStore implements ObjectStore {
+export class MeteredObjectStore extends ForwardingObjectStore {
   constructor(
-    private readonly inner: ObjectStore,
+    inner: ObjectStore,
     private readonly recorder: MetricsRecorder,
-  ) {}
-
-  get copyLimitBytes(): number | undefined {
-    return this.inner.copyLimitBytes;
+  ) {
+    super(inner);
   }
 
   private stored(key: string): void {
@@ -162,40 +160,20 @@ export class MeteredObjectStore implements ObjectStore {
     if (ref) this.recorder.chunkStored(ref.end - ref.start);
   }
 
-  async putIfAbsent(key: string, body: Buffer, sha256: string, metadata: Record<string, string>): Promise<void> {
+  override async putIfAbsent(key: string, body: Buffer, sha256: string, metadata: Record<string, string>): Promise<void> {
     await this.inner.putIfAbsent(key, body, sha256, metadata);
     this.stored(key);
   }
 
-  async putStreamIfAbsent(key: string, body: Readable, metadata: Record<string, string>, opts?: PutStreamOptions): Promise<{ sizeBytes: number; sha256: string }> {
+  override async putStreamIfAbsent(key: string, body: Readable, metadata: Record<string, string>, opts?: PutStreamOptions): Promise<{ sizeBytes: number; sha256: string }> {
     const result = await this.inner.putStreamIfAbsent(key, body, metadata, opts);
     this.stored(key);
     return result;
   }
 
-  async copyIfAbsent(from: string, to: string, metadata: Record<string, string>): Promise<void> {
+  override async copyIfAbsent(from: string, to: string, metadata: Record<string, string>): Promise<void> {
     await this.inner.copyIfAbsent(from, to, metadata);
     this.stored(to);
-  }
-
-  get(key: string): Promise<StoredObject | undefined> {
-    return this.inner.get(key);
-  }
-
-  getStream(key: string): Promise<Readable | undefined> {
-    return this.inner.getStream(key);
-  }
-
-  head(key: string): Promise<ObjectInfo | undefined> {
-    return this.inner.head(key);
-  }
-
-  list(prefix: string, startAfter?: string): AsyncIterable<ObjectInfo> {
-    return this.inner.list(prefix, startAfter);
-  }
-
-  delete(key: string): Promise<void> {
-    return this.inner.delete(key);
   }
 }
 

@@ -66,3 +66,47 @@ export interface ObjectStore {
   list(prefix: string, startAfter?: string): AsyncIterable<ObjectInfo>;
   delete(key: string): Promise<void>;
 }
+
+/**
+ * An object store that hands every call to `inner`: the base of a decorator, which overrides only
+ * the calls it adds to (counting, reading ahead).
+ */
+export class ForwardingObjectStore implements ObjectStore {
+  constructor(protected readonly inner: ObjectStore) {}
+
+  get copyLimitBytes(): number | undefined {
+    return this.inner.copyLimitBytes;
+  }
+
+  putIfAbsent(key: string, body: Buffer, sha256: string, metadata: Record<string, string>): Promise<void> {
+    return this.inner.putIfAbsent(key, body, sha256, metadata);
+  }
+
+  putStreamIfAbsent(key: string, body: Readable, metadata: Record<string, string>, opts?: PutStreamOptions): Promise<{ sizeBytes: number; sha256: string }> {
+    return this.inner.putStreamIfAbsent(key, body, metadata, opts);
+  }
+
+  copyIfAbsent(from: string, to: string, metadata: Record<string, string>): Promise<void> {
+    return this.inner.copyIfAbsent(from, to, metadata);
+  }
+
+  get(key: string): Promise<StoredObject | undefined> {
+    return this.inner.get(key);
+  }
+
+  getStream(key: string): Promise<Readable | undefined> {
+    return this.inner.getStream(key);
+  }
+
+  head(key: string): Promise<ObjectInfo | undefined> {
+    return this.inner.head(key);
+  }
+
+  list(prefix: string, startAfter?: string): AsyncIterable<ObjectInfo> {
+    return this.inner.list(prefix, startAfter);
+  }
+
+  delete(key: string): Promise<void> {
+    return this.inner.delete(key);
+  }
+}

@@ -13,9 +13,8 @@
  * SHA-256 and events as before. A failed prefetch is not an error: the body is read again, with
  * the caller's retries, when it is asked for.
  */
-import type { Readable } from 'node:stream';
 import type { Logger } from '../log.js';
-import type { ObjectInfo, ObjectStore, PutStreamOptions, StoredObject } from '../ports/object-store.js';
+import { ForwardingObjectStore, type ObjectStore, type StoredObject } from '../ports/object-store.js';
 
 /** Default budget: 1/16 of the machine's memory, at most 1 GiB (the buffer pool takes up to 60%). */
 export function prefetchBudgetBytes(memoryBytes: number): number {
@@ -43,7 +42,7 @@ export interface PrefetchStats {
   bytes: number;
 }
 
-export class PrefetchingObjectStore implements ObjectStore {
+export class PrefetchingObjectStore extends ForwardingObjectStore {
   private readonly queue: (PrefetchItem & { order: number })[] = [];
   private readonly held = new Map<string, Held>();
   private readonly orderOf = new Map<string, number>();
@@ -53,12 +52,10 @@ export class PrefetchingObjectStore implements ObjectStore {
   readonly stats: PrefetchStats = { fetched: 0, hits: 0, misses: 0, bytes: 0 };
 
   constructor(
-    private readonly inner: ObjectStore,
+    inner: ObjectStore,
     private readonly opts: { budgetBytes: number; log: Logger; concurrency?: number },
-  ) {}
-
-  get copyLimitBytes(): number | undefined {
-    return this.inner.copyLimitBytes;
+  ) {
+    super(inner);
   }
 
   /** Starts reading `items` in this order (the order they will be asked for), after any listed before; a key listed before is skipped. */
@@ -116,7 +113,7 @@ export class PrefetchingObjectStore implements ObjectStore {
     }
   }
 
-  async get(key: string): Promise<StoredObject | undefined> {
+  override async get(key: string): Promise<StoredObject | undefined> {
     const order = this.orderOf.get(key);
     if (order === undefined || this.closed) return this.inner.get(key);
     this.passTo(order);
@@ -142,33 +139,5 @@ export class PrefetchingObjectStore implements ObjectStore {
       this.heldBytes -= held.sizeBytes;
       this.pump();
     }
-  }
-
-  putIfAbsent(key: string, body: Buffer, sha256: string, metadata: Record<string, string>): Promise<void> {
-    return this.inner.putIfAbsent(key, body, sha256, metadata);
-  }
-
-  putStreamIfAbsent(key: string, body: Readable, metadata: Record<string, string>, opts?: PutStreamOptions): Promise<{ sizeBytes: number; sha256: string }> {
-    return this.inner.putStreamIfAbsent(key, body, metadata, opts);
-  }
-
-  copyIfAbsent(from: string, to: string, metadata: Record<string, string>): Promise<void> {
-    return this.inner.copyIfAbsent(from, to, metadata);
-  }
-
-  getStream(key: string): Promise<Readable | undefined> {
-    return this.inner.getStream(key);
-  }
-
-  head(key: string): Promise<ObjectInfo | undefined> {
-    return this.inner.head(key);
-  }
-
-  list(prefix: string, startAfter?: string): AsyncIterable<ObjectInfo> {
-    return this.inner.list(prefix, startAfter);
-  }
-
-  delete(key: string): Promise<void> {
-    return this.inner.delete(key);
   }
 }
